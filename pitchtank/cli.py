@@ -1,0 +1,68 @@
+"""Command line: ``flask --app pitchtank seed-demo`` and ``flask --app pitchtank users create``."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from pitchtank.accounts import services as accounts
+from pitchtank.accounts.models import Role
+from pitchtank.core.errors import ValidationFailed
+from pitchtank.extensions import db
+from pitchtank.organizations.models import Organization
+
+users_cli = AppGroup("users", help="Manage user accounts.")
+
+
+@users_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", "roles", required=True, multiple=True,
+              type=click.Choice([r.value for r in Role]), help="May be given more than once.")
+@click.option("--password", required=True, help="At least 10 characters.")
+@click.option("--organization", default=None, help="Member company (created if new); needed for investors.")
+def create_user(email: str, name: str, roles: tuple[str, ...], password: str, organization: str | None):
+    """Create a user with one or more roles."""
+    org = None
+    if organization:
+        org = db.session.scalar(select(Organization).where(Organization.name == organization.strip()))
+        if org is None:
+            org = Organization(name=organization.strip())
+            db.session.add(org)
+    try:
+        user = accounts.register_user(email=email, name=name, password=password,
+                                      roles=[Role(r) for r in roles], organization=org)
+        db.session.commit()
+    except ValidationFailed as error:
+        db.session.rollback()
+        for field, messages in error.errors.items():
+            for message in messages:
+                click.echo(f"{field}: {message}", err=True)
+        raise SystemExit(1) from None
+    click.echo(f"Created user {user.id} <{user.email}> with roles {', '.join(sorted(roles))}.")
+
+
+@click.command("seed-demo")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
+def seed_demo(if_empty: bool):
+    """Fill the database with a realistic demo in Spanish and print the logins."""
+    from pitchtank.demo import DEMO_PASSWORD, seed
+
+    if not current_app.config["DEMO_ALLOWED"]:
+        click.echo("seed-demo refuses to run in the production configuration.", err=True)
+        raise SystemExit(1)
+    if if_empty and accounts.count_users() > 0:
+        click.echo("The database already has users; demo not seeded.")
+        return
+    logins = seed()
+    db.session.commit()
+    click.echo(f"Demo data created. Logins (password for all: {DEMO_PASSWORD}):")
+    for role, email in logins:
+        click.echo(f"  {role:<13} {email}")
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(users_cli)
+    app.cli.add_command(seed_demo)

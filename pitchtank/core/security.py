@@ -1,0 +1,64 @@
+"""Response headers and CSRF enforcement for pages and the API."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, request
+from flask_wtf.csrf import CSRFError
+
+from pitchtank.extensions import csrf
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+    ]
+)
+
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# Endpoints that authenticate by other means than the browser session.
+CSRF_EXEMPT_ENDPOINTS: set[str] = set()
+
+
+def _is_bearer_request() -> bool:
+    return request.headers.get("Authorization", "").startswith("Bearer ")
+
+
+def protect_from_csrf() -> None:
+    """Every unsafe request carried by the browser's cookie needs the CSRF token.
+
+    Bearer-token API calls carry no ambient credentials, so they cannot be forged.
+    """
+    if not current_app.config.get("WTF_CSRF_ENABLED", True):
+        return
+    if request.method not in UNSAFE_METHODS or request.endpoint in CSRF_EXEMPT_ENDPOINTS:
+        return
+    if request.path.startswith("/api/") and _is_bearer_request():
+        return
+    csrf.protect()
+
+
+def add_security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if request.is_secure:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(protect_from_csrf)
+    app.after_request(add_security_headers)
+
+
+__all__ = ["CSRFError", "init_app"]

@@ -1,0 +1,103 @@
+"""Pages: organizers create invitation links and QR codes; invitees accept them."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user
+
+from pitchtank.accounts.models import Role
+from pitchtank.core.authz import roles_required
+from pitchtank.core.errors import Conflict, ValidationFailed
+from pitchtank.core.forms import ConfirmForm, apply_errors
+from pitchtank.extensions import db
+from pitchtank.invitations import services
+from pitchtank.invitations.forms import AcceptInvitationForm, InvitationForm
+from pitchtank.organizations.services import all_organizations, get_organization
+
+bp = Blueprint("invitations", __name__)
+
+
+def _invitation_form() -> InvitationForm:
+    form = InvitationForm()
+    form.organization_id.choices = [(0, _("None"))] + [(o.id, o.name) for o in all_organizations()]
+    return form
+
+
+@bp.route("/invitations", methods=["GET", "POST"])
+@roles_required(Role.ORGANIZER)
+def index():
+    """Organizers: invite someone, and see every invitation's state."""
+    form = _invitation_form()
+    if form.validate_on_submit():
+        organization = get_organization(form.organization_id.data) if form.organization_id.data else None
+        try:
+            invitation = services.create_invitation(
+                current_user, role=Role(form.role.data), invitee_name=form.invitee_name.data or "",
+                organization=organization, ttl_hours=form.ttl_hours.data,
+            )
+            db.session.commit()
+        except ValidationFailed as error:
+            db.session.rollback()
+            apply_errors(form, error)
+        else:
+            return redirect(url_for("invitations.show", invitation_id=invitation.id))
+    return render_template("invitations/index.html", form=form,
+                           invitations=services.recent_invitations()), 422 if form.errors else 200
+
+
+@bp.route("/invitations/<int:invitation_id>")
+@roles_required(Role.ORGANIZER)
+def show(invitation_id: int):
+    """The link and its QR code, to copy or show on a screen."""
+    invitation = services.get_invitation(invitation_id)
+    link = url_for("invitations.accept", token=services.invitation_token(invitation), _external=True)
+    return render_template("invitations/show.html", invitation=invitation, link=link,
+                           qr=services.qr_svg_data_uri(link), revoke_form=ConfirmForm())
+
+
+@bp.route("/invitations/<int:invitation_id>/revoke", methods=["POST"])
+@roles_required(Role.ORGANIZER)
+def revoke(invitation_id: int):
+    """Make an unused invitation link stop working."""
+    invitation = services.get_invitation(invitation_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            services.revoke(invitation)
+            db.session.commit()
+            flash(_("The invitation was revoked."), "success")
+        except Conflict as error:
+            db.session.rollback()
+            flash(error.message, "error")
+    return redirect(url_for("invitations.show", invitation_id=invitation.id))
+
+
+@bp.route("/invite/<token>", methods=["GET", "POST"])
+def accept(token: str):
+    """Accept an invitation: with a new account, or adding the role to one's own."""
+    invitation = services.find_usable(token[:80])
+    if current_user.is_authenticated:
+        form = ConfirmForm()
+        if form.validate_on_submit():
+            services.accept_as(invitation, current_user)
+            db.session.commit()
+            flash(_("Your account now has the role you were invited to."), "success")
+            return redirect(url_for("core.dashboard"))
+        return render_template("invitations/accept.html", invitation=invitation, form=form, token=token)
+    form = AcceptInvitationForm()
+    if form.validate_on_submit():
+        try:
+            user = services.accept_with_new_account(
+                invitation, name=form.name.data, email=form.email.data,
+                password=form.password.data, language=session.get("lang", "es_MX"),
+            )
+            db.session.commit()
+        except ValidationFailed as error:
+            db.session.rollback()
+            apply_errors(form, error)
+        else:
+            login_user(user)
+            flash(_("Welcome to PitchTank!"), "success")
+            return redirect(url_for("core.dashboard"))
+    return render_template("invitations/accept.html", invitation=invitation, form=form, token=token), \
+        422 if form.errors else 200
