@@ -48,6 +48,8 @@ class Config:
     RATELIMIT_STORAGE_URI = REDIS_URL or "memory://"
     INVITATION_TTL_HOURS = 72
     DEMO_ALLOWED = True
+    # Streams end after this long and the browser reconnects, recycling worker connections.
+    STREAM_MAX_SECONDS = 300
 
     STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY") or None
     STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET") or None

@@ -48,17 +48,21 @@ def create_user(email: str, name: str, roles: tuple[str, ...], password: str, or
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
 def seed_demo(if_empty: bool):
     """Fill the database with a realistic demo in Spanish and print the logins."""
-    from pitchtank.demo import DEMO_PASSWORD, seed
+    from pitchtank.demo import DEMO_LOGINS, DEMO_PASSWORD, ORGANIZER_EMAIL, seed
 
     if not current_app.config["DEMO_ALLOWED"]:
         click.echo("seed-demo refuses to run in the production configuration.", err=True)
         raise SystemExit(1)
     if if_empty and accounts.count_users() > 0:
         click.echo("The database already has users; demo not seeded.")
-        return
-    logins = seed()
-    db.session.commit()
-    click.echo(f"Demo data created. Logins (password for all: {DEMO_PASSWORD}):")
+        if accounts.find_user_by_email(ORGANIZER_EMAIL) is None:
+            return
+        logins = DEMO_LOGINS
+    else:
+        logins = seed()
+        db.session.commit()
+        click.echo("Demo data created.")
+    click.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
     for role, email in logins:
         click.echo(f"  {role:<13} {email}")
 

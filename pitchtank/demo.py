@@ -65,10 +65,18 @@ JUDGES = [
 ]
 
 
+ORGANIZER_EMAIL = "organizador@demo.pitchtank.mx"
+DEMO_LOGINS = [
+    ("organizador", ORGANIZER_EMAIL),
+    *(("jurado", email) for _name, email in JUDGES),
+    *(("inversionista", f"inversionista{n}@demo.pitchtank.mx") for n in (1, 2, 3)),
+    ("emprendedor", ENTREPRENEURS[0][1]),
+]
+
+
 def seed() -> list[tuple[str, str]]:
     """Create the demo; the caller commits. Returns (role, email) of the demo logins."""
     now = utcnow()
-    logins: list[tuple[str, str]] = []
     companies = []
     for name, legal_name, rfc in COMPANIES:
         company = Organization(name=name, legal_name=legal_name, rfc=rfc, membership_status=MembershipStatus.ACTIVE)
@@ -76,25 +84,21 @@ def seed() -> list[tuple[str, str]]:
         companies.append(company)
     db.session.flush()
 
-    organizer = accounts.register_user(email="organizador@demo.pitchtank.mx", name="Laura Méndez (Clúster TI)",
+    organizer = accounts.register_user(email=ORGANIZER_EMAIL, name="Laura Méndez (Clúster TI)",
                                        password=DEMO_PASSWORD, roles=[Role.ORGANIZER])
-    logins.append(("organizador", organizer.email))
     judges = []
     for index, (name, email) in enumerate(JUDGES):
         judge = accounts.register_user(email=email, name=name, password=DEMO_PASSWORD, roles=[Role.JUDGE],
                                        organization=companies[index % len(companies)])
         judges.append(judge)
-        logins.append(("jurado", email))
     for index, company in enumerate(companies[:3]):
         email = f"inversionista{index + 1}@demo.pitchtank.mx"
         accounts.register_user(email=email, name=f"Inversionista de {company.name}", password=DEMO_PASSWORD,
                                roles=[Role.INVESTOR], organization=company)
-        logins.append(("inversionista", email))
     founders = [
         accounts.register_user(email=email, name=name, password=DEMO_PASSWORD, roles=[Role.ENTREPRENEUR])
         for name, email in ENTREPRENEURS
     ]
-    logins.append(("emprendedor", founders[0].email))
 
     demo_ventures = []
     for index, (name, tagline, sector, stage, ask_pesos, equity) in enumerate(VENTURES):
@@ -140,4 +144,4 @@ def seed() -> list[tuple[str, str]]:
     ))
     events.apply(demo_ventures[11], hackathon, demo_ventures[11].owner, now=now)
     db.session.flush()
-    return logins
+    return DEMO_LOGINS

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import tempfile
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from config import TestingConfig
@@ -16,6 +18,21 @@ from pitchtank.extensions import limiter
 from tests import factories
 
 DATABASE_URL = os.environ.get("DATABASE_URL")
+REDIS_URL = os.environ.get("REDIS_URL")
+
+
+def pytest_sessionstart(session):
+    """In CI the PostgreSQL/Redis run must really use both: fail at once if either is missing."""
+    if os.environ.get("PITCHTANK_REQUIRE_SERVICES") != "1":
+        return
+    if not (DATABASE_URL or "").startswith("postgresql") or not REDIS_URL:
+        pytest.exit("PITCHTANK_REQUIRE_SERVICES=1 needs DATABASE_URL (PostgreSQL) and REDIS_URL", returncode=3)
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except redis.RedisError as error:
+        pytest.exit(f"Redis at {REDIS_URL} is unreachable: {error}", returncode=3)
 
 
 def _test_database_uri(tmp_root: Path) -> str:
@@ -75,10 +92,34 @@ def db(app):
         limiter.reset()
 
 
+class IsolatedClient(FlaskClient):
+    """Each request runs in its own app context, with its own ``g`` and database session,
+    as in production; what the test arranged is committed first and re-read afterwards."""
+
+    def open(self, *args, **kwargs):
+        _db.session.commit()
+        try:
+            return contextvars.Context().run(super().open, *args, **kwargs)
+        finally:
+            _db.session.expire_all()
+
+    # Preserved request contexts would outlive the Context they were pushed in.
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_test_client(app):
+    app.test_client_class = IsolatedClient
+
+
 @pytest.fixture
 def client(app, db):
-    with app.test_client() as client:
-        yield client
+    # Not used as a context manager: preserved request contexts would outlive their own Context.
+    return app.test_client()
 
 
 @pytest.fixture

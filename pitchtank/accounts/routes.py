@@ -41,7 +41,12 @@ def login_limit() -> str:
 
 def login_attempt_key() -> str:
     """Attempts are counted per account, so one venue's shared address locks nobody else out."""
-    email = request.form.get("email") or (request.get_json(silent=True) or {}).get("email") or ""
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # absurdly nested JSON; the view refuses it with a 422
+        body = None
+    # The body may be any JSON value (an array, a number); only an object can name an email.
+    email = request.form.get("email") or (body.get("email") if isinstance(body, dict) else "") or ""
     return f"login:{str(email).strip().lower()[:254]}"
 
 

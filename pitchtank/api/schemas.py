@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict
+from pydantic_core import PydanticCustomError
 
 
 class Body(BaseModel):
     """A request body: unknown fields are refused rather than silently dropped."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _rfc3339_text(value: Any) -> Any:
+    # pydantic would read a JSON number as a Unix timestamp; the contract says RFC 3339 text.
+    if isinstance(value, datetime | str):
+        return value
+    raise PydanticCustomError("datetime_type", "Enter a date and time as RFC 3339 text.")
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+"""A time in a request body: RFC 3339 text with its UTC offset."""
 
 
 class Out(BaseModel):

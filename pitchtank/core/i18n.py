@@ -66,6 +66,10 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(
         money=format_money, percent=format_percent, when=format_when, day=format_day
     )
+    from pitchtank.accounts.models import Role
+    from pitchtank.core.labels import label
+
+    app.jinja_env.filters["label"] = label
     app.jinja_env.globals.update(
-        html_lang=html_lang, current_language=current_language, LANGUAGE_NAMES=LANGUAGE_NAMES
+        html_lang=html_lang, current_language=current_language, LANGUAGE_NAMES=LANGUAGE_NAMES, Role=Role
     )

@@ -8,12 +8,12 @@ from typing import Annotated
 from flask import jsonify, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from pydantic import AwareDatetime, Field, StrictInt
+from pydantic import Field, StrictInt
 
 from pitchtank.accounts.models import Role
 from pitchtank.api import bp
 from pitchtank.api.openapi import Response, operation
-from pitchtank.api.schemas import Body, Out
+from pitchtank.api.schemas import Body, Out, Timestamp
 from pitchtank.api.validation import parse_json
 from pitchtank.core.authz import require_role
 from pitchtank.core.errors import NotFound
@@ -28,13 +28,16 @@ from pitchtank.events.models import (
     VENUE_MAX,
     Event,
     EventStatus,
+    LivePhase,
     PitchSession,
     PitchStatus,
+    ScoringState,
     SessionStatus,
     Submission,
     SubmissionStatus,
 )
 from pitchtank.extensions import db
+from pitchtank.judging.rubrics import criteria_of
 from pitchtank.ventures.models import LONG_TEXT_MAX, Venture
 
 MAX_IDS = 500
@@ -44,15 +47,15 @@ class EventIn(Body):
     name: Annotated[str, Field(min_length=1, max_length=EVENT_NAME_MAX)]
     venue: Annotated[str, Field(min_length=1, max_length=VENUE_MAX)]
     description: Annotated[str, Field(max_length=LONG_TEXT_MAX)] = ""
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
-    submissions_open_at: AwareDatetime
-    submissions_close_at: AwareDatetime
+    starts_at: Timestamp
+    ends_at: Timestamp
+    submissions_open_at: Timestamp
+    submissions_close_at: Timestamp
 
 
 class SessionIn(Body):
     title: Annotated[str, Field(min_length=1, max_length=SESSION_TITLE_MAX)]
-    starts_at: AwareDatetime
+    starts_at: Timestamp
     pitch_minutes: Annotated[StrictInt, Field(ge=1, le=PITCH_MINUTES_MAX)]
     qa_minutes: Annotated[StrictInt, Field(ge=0, le=QA_MINUTES_MAX)]
 
@@ -123,9 +126,13 @@ class SubmissionList(Out):
 class CriterionOut(Out):
     key: str
     name: str
-    weight: float
-    min: float
-    max: float
+    name_en: str
+    description: str
+    description_en: str
+    weight: int
+    min: int
+    max: int
+    anchors: dict[str, dict[str, str]]
 
 
 class PitchOut(Out):
@@ -133,12 +140,15 @@ class PitchOut(Out):
     position: int
     venture: VentureRef
     status: PitchStatus
+    scoring: ScoringState
 
 
 class CurrentPitch(Out):
     id: int
-    phase: str
+    phase: LivePhase | None
     phase_ends_at: datetime | None
+    paused_remaining_seconds: int | None
+    scoring: ScoringState
 
 
 class SessionOut(Out):
@@ -149,6 +159,7 @@ class SessionOut(Out):
     pitch_minutes: int
     qa_minutes: int
     status: SessionStatus
+    leaderboard_public: bool
     rubric: list[CriterionOut]
     pitches: list[PitchOut]
     judges: list[VentureRef] = Field(description="Assigned judges (id and name)")
@@ -184,18 +195,27 @@ def submission_out(submission: Submission) -> dict:
 
 
 def session_out(session: PitchSession) -> dict:
-    current = next((p for p in session.pitches if p.status == PitchStatus.CURRENT), None)
+    current = session.current_pitch
     return SessionOut(
         id=session.id, event_id=session.event_id, title=session.title, starts_at=session.starts_at,
         pitch_minutes=session.pitch_minutes, qa_minutes=session.qa_minutes, status=session.status,
-        rubric=[],
+        leaderboard_public=session.leaderboard_public,
+        rubric=[
+            CriterionOut(key=c.key, name=c.name_es, name_en=c.name_en, description=c.description_es,
+                         description_en=c.description_en, weight=c.weight, min=c.min_value,
+                         max=c.max_value, anchors=c.anchors)
+            for c in criteria_of(session)
+        ],
         pitches=[
-            PitchOut(id=p.id, position=p.position, status=p.status,
+            PitchOut(id=p.id, position=p.position, status=p.status, scoring=p.scoring,
                      venture=VentureRef(id=p.venture.id, name=p.venture.name))
             for p in session.pitches
         ],
         judges=[VentureRef(id=u.id, name=u.name) for u in session.judges],
-        current_pitch=CurrentPitch(id=current.id, phase="pitch", phase_ends_at=None) if current else None,
+        current_pitch=CurrentPitch(
+            id=current.id, phase=session.phase, phase_ends_at=session.phase_ends_at,
+            paused_remaining_seconds=session.paused_remaining_seconds, scoring=current.scoring,
+        ) if current else None,
     ).model_dump(mode="json")
 
 

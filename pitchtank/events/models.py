@@ -90,6 +90,15 @@ class SessionStatus(enum.StrEnum):
     PUBLISHED = "published"
 
 
+class LivePhase(enum.StrEnum):
+    """Where the current pitch is in its cycle while a session is live."""
+
+    PITCH = "pitch"
+    QA = "qa"
+    SCORING = "scoring"
+    SCORING_CLOSED = "scoring_closed"
+
+
 class PitchSession(db.Model):
     __tablename__ = "pitch_sessions"
     __table_args__ = (
@@ -109,10 +118,25 @@ class PitchSession(db.Model):
         str_enum(SessionStatus, "session_status"), default=SessionStatus.SCHEDULED
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The live show. ``state_version`` grows with every phase change and ``scores_version``
+    # with every change to what the leaderboard counts; screens use them as event ids.
+    current_pitch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("pitches.id", ondelete="SET NULL", use_alter=True)
+    )
+    phase: Mapped[LivePhase | None] = mapped_column(str_enum(LivePhase, "live_phase"))
+    phase_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paused_remaining_seconds: Mapped[int | None] = mapped_column(Integer)
+    leaderboard_public: Mapped[bool] = mapped_column(default=True)
+    state_version: Mapped[int] = mapped_column(Integer, default=0)
+    scores_version: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     event: Mapped[Event] = relationship(back_populates="sessions")
+    current_pitch: Mapped[Pitch | None] = relationship(foreign_keys=[current_pitch_id], post_update=True)
     pitches: Mapped[list[Pitch]] = relationship(
-        back_populates="session", order_by="Pitch.position", cascade="all, delete-orphan"
+        back_populates="session", order_by="Pitch.position", cascade="all, delete-orphan",
+        foreign_keys="Pitch.session_id",
     )
     judge_assignments: Mapped[list[SessionJudge]] = relationship(
         back_populates="session", cascade="all, delete-orphan"
@@ -168,6 +192,12 @@ class PitchStatus(enum.StrEnum):
     DONE = "done"
 
 
+class ScoringState(enum.StrEnum):
+    NOT_OPENED = "not_opened"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
 class Pitch(db.Model):
     """One accepted venture's slot in a session's running order."""
 
@@ -188,8 +218,11 @@ class Pitch(db.Model):
     status: Mapped[PitchStatus] = mapped_column(
         str_enum(PitchStatus, "pitch_status"), default=PitchStatus.SCHEDULED
     )
+    scoring: Mapped[ScoringState] = mapped_column(
+        str_enum(ScoringState, "scoring_state"), default=ScoringState.NOT_OPENED
+    )
 
-    session: Mapped[PitchSession] = relationship(back_populates="pitches")
+    session: Mapped[PitchSession] = relationship(back_populates="pitches", foreign_keys=[session_id])
     submission: Mapped[Submission] = relationship(back_populates="pitch")
 
     @property

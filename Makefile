@@ -1,0 +1,44 @@
+# PitchTank: `make run` serves the demo, `make test` runs every check.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 5000
+HOST   ?= 127.0.0.1
+
+.PHONY: run test install install-test translations lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml constraints.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+# Compiled catalogs are build output, never committed.
+translations: install
+	$(BIN)/pybabel compile --statistics -d pitchtank/translations
+
+run: install translations
+	mkdir -p instance
+	$(BIN)/flask --app pitchtank db upgrade
+	$(BIN)/flask --app pitchtank seed-demo --if-empty
+	@echo "PitchTank on http://$(HOST):$(PORT)"
+	$(BIN)/flask --app pitchtank run --host $(HOST) --port $(PORT) --with-threads
+
+lint: install-test
+	$(BIN)/ruff check pitchtank tests config.py wsgi.py migrations
+
+test: install-test translations lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) instance/pitchtank.sqlite3

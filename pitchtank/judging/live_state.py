@@ -1,0 +1,81 @@
+"""What the screens receive: the current pitch and the standings, as versioned messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_login import current_user
+
+from pitchtank import live
+from pitchtank.accounts.models import Role
+from pitchtank.core.types import utcnow
+from pitchtank.events.models import PitchSession, SessionStatus
+from pitchtank.extensions import db
+from pitchtank.judging import results
+
+
+def pitch_state(session: PitchSession) -> dict[str, Any]:
+    current = session.current_pitch
+    return {
+        "session_id": session.id,
+        "status": session.status.value,
+        "version": session.state_version,
+        "leaderboard_public": session.leaderboard_public,
+        "server_time": utcnow().isoformat(),
+        "current_pitch": None if current is None else {
+            "id": current.id,
+            "position": current.position,
+            "venture": {"id": current.venture.id, "name": current.venture.name,
+                        "tagline": current.venture.tagline},
+            "phase": session.phase.value if session.phase else None,
+            "phase_ends_at": session.phase_ends_at.isoformat() if session.phase_ends_at else None,
+            "paused_remaining_seconds": session.paused_remaining_seconds,
+            "scoring": current.scoring.value,
+        },
+        "scoring_open_pitch_ids": [p.id for p in session.pitches if p.scoring.value == "open"],
+    }
+
+
+def leaderboard_visible_to_audience(session: PitchSession) -> bool:
+    if session.status == SessionStatus.PUBLISHED:
+        return True
+    return session.status in {SessionStatus.LIVE, SessionStatus.ENDED} and session.leaderboard_public
+
+
+def can_watch(session: PitchSession) -> bool:
+    """Anyone while the leaderboard is shown; organizers always."""
+    if current_user.is_authenticated and current_user.has_role(Role.ORGANIZER):
+        return True
+    return leaderboard_visible_to_audience(session)
+
+
+def cursor(session: PitchSession) -> int:
+    """The SSE event id: it grows with every change of either kind, so one Last-Event-ID
+    tells whether a reconnecting screen has missed anything."""
+    return (session.state_version or 0) + (session.scores_version or 0)
+
+
+def leaderboard_message_data(session: PitchSession) -> dict[str, Any]:
+    standings = results.standings(session)
+    if leaderboard_visible_to_audience(session):
+        return standings.as_dict()
+    return {"session_id": session.id, "version": standings.version, "published": False, "hidden": True,
+            "entries": [], "tie_break_rule": standings.tie_break_rule}
+
+
+def messages_for(session: PitchSession, last_event_id: str = "") -> list[live.Message]:
+    """The snapshots a (re)connecting screen needs; none if it has already seen the newest."""
+    if last_event_id.isdigit() and int(last_event_id) >= cursor(session):
+        return []
+    return [
+        live.Message(event="pitch", id=cursor(session), data=pitch_state(session)),
+        live.Message(event="leaderboard", id=cursor(session), data=leaderboard_message_data(session)),
+    ]
+
+
+def publish_current(session_id: int, event: str) -> None:
+    session = db.session.get(PitchSession, session_id)
+    if session is None:
+        return
+    data = pitch_state(session) if event == "pitch" else leaderboard_message_data(session)
+    live.publish(live.channel_for_session(session_id), event, cursor(session), data)

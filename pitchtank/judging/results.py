@@ -1,0 +1,210 @@
+"""Standings: computed in one place from the counting scores, cached per version, frozen on publish."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+
+from pitchtank.core.types import utcnow
+from pitchtank.events.models import Pitch, PitchSession, SessionStatus
+from pitchtank.extensions import db
+from pitchtank.judging import scoring
+from pitchtank.judging.models import AudienceVote, Recusal, ResultSnapshot, ScoreSheet
+from pitchtank.judging.rubrics import criteria_of, scoring_criteria
+
+
+@dataclass(frozen=True)
+class Standings:
+    session_id: int
+    version: int
+    published: bool
+    entries: list[dict[str, Any]]
+    tie_break_rule: dict[str, str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"session_id": self.session_id, "version": self.version, "published": self.published,
+                "entries": self.entries, "tie_break_rule": self.tie_break_rule}
+
+
+class _StandingsCache:
+    """Per-process memo of the newest standings of each session, keyed by its version."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[int, Standings] = {}
+
+    def get(self, session_id: int, version: int) -> Standings | None:
+        with self._lock:
+            cached = self._items.get(session_id)
+        return cached if cached is not None and cached.version == version else None
+
+    def put(self, standings: Standings) -> None:
+        with self._lock:
+            current = self._items.get(standings.session_id)
+            if current is None or current.version <= standings.version:
+                self._items[standings.session_id] = standings
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+cache = _StandingsCache()
+
+
+def current_version(session_id: int) -> tuple[int, SessionStatus] | None:
+    row = db.session.execute(
+        select(PitchSession.scores_version, PitchSession.status).where(PitchSession.id == session_id)
+    ).one_or_none()
+    return (row[0], row[1]) if row else None
+
+
+def counting_sheets(session: PitchSession) -> list[ScoreSheet]:
+    """Sheets that count: not voided, not from a judge who recused from that pitch."""
+    recused = select(Recusal.id).where(Recusal.pitch_id == ScoreSheet.pitch_id, Recusal.judge_id == ScoreSheet.judge_id)
+    return list(db.session.scalars(
+        select(ScoreSheet).join(Pitch).where(
+            Pitch.session_id == session.id, ScoreSheet.voided_at.is_(None), ~recused.exists()
+        )
+    ))
+
+
+def recusals_of(session: PitchSession) -> set[tuple[int, int]]:
+    rows = db.session.execute(
+        select(Recusal.judge_id, Recusal.pitch_id).join(Pitch).where(Pitch.session_id == session.id)
+    )
+    return {(judge_id, pitch_id) for judge_id, pitch_id in rows}
+
+
+def compute(session: PitchSession, version: int) -> Standings:
+    """Rank the session's pitches from the scores that count right now."""
+    criteria = scoring_criteria(criteria_of(session))
+    pitches = list(session.pitches)
+    judge_ids = [a.user_id for a in session.judge_assignments]
+    recused = recusals_of(session)
+    judge_scores = [
+        scoring.JudgeScore(judge_id=s.judge_id, pitch_id=s.pitch_id, values=s.values)
+        for s in counting_sheets(session)
+    ]
+    ranked = scoring.rank_pitches(criteria, judge_scores, [p.id for p in pitches]) if criteria else []
+    by_id = {p.id: p for p in pitches}
+    entries = []
+    for result in ranked:
+        pitch = by_id[result.pitch_id]
+        expected = sum(1 for judge_id in judge_ids if (judge_id, pitch.id) not in recused)
+        entries.append({
+            "rank": result.rank,
+            "pitch_id": pitch.id,
+            "position": pitch.position,
+            "venture": {"id": pitch.venture.id, "name": pitch.venture.name},
+            "score": _round(result.score),
+            "score_raw": _round(result.score_raw),
+            "judges_scored": result.judges_scored,
+            "judges_expected": expected,
+            "copeland": result.copeland,
+            "copeland_rank": result.copeland_rank,
+            "disagreement": result.disagreement,
+            "tie_break": result.tie_break,
+        })
+    return Standings(session.id, version, session.status == SessionStatus.PUBLISHED, entries,
+                     scoring.TIE_BREAK_RULE)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def standings(session: PitchSession) -> Standings:
+    """The published snapshot once results are out; otherwise the live standings (cached)."""
+    if session.status == SessionStatus.PUBLISHED:
+        snapshot = db.session.scalar(select(ResultSnapshot).where(ResultSnapshot.session_id == session.id))
+        if snapshot is not None:
+            data = snapshot.leaderboard
+            return Standings(session.id, session.scores_version, True, data["entries"], data["tie_break_rule"])
+    cached = cache.get(session.id, session.scores_version)
+    if cached is not None:
+        return cached
+    fresh = compute(session, session.scores_version)
+    cache.put(fresh)
+    return fresh
+
+
+def feedback_for(session: PitchSession) -> dict[str, Any]:
+    """Per pitch: the mean of each criterion and the judges' comments, judges anonymous."""
+    criteria = criteria_of(session)
+    sheets = counting_sheets(session)
+    feedback: dict[str, Any] = {}
+    for pitch in session.pitches:
+        own = [s for s in sheets if s.pitch_id == pitch.id]
+        per_criterion = {}
+        for criterion in criteria:
+            values = [s.values[criterion.key] for s in own if criterion.key in s.values]
+            per_criterion[criterion.key] = {
+                "name_es": criterion.name_es, "name_en": criterion.name_en,
+                "weight": criterion.weight, "min": criterion.min_value, "max": criterion.max_value,
+                "mean": round(sum(values) / len(values), 2) if values else None, "count": len(values),
+            }
+        comments = sorted(s.comment for s in own if s.comment)  # sorted, so order reveals no judge
+        feedback[str(pitch.id)] = {"criteria": per_criterion, "comments": comments}
+    return feedback
+
+
+def freeze(session: PitchSession, actor) -> ResultSnapshot:
+    """Write the snapshot that the published results show from now on."""
+    live = compute(session, session.scores_version + 1)
+    snapshot = ResultSnapshot(
+        session_id=session.id, published_at=utcnow(), published_by_id=actor.id,
+        leaderboard={"entries": live.entries, "tie_break_rule": live.tie_break_rule,
+                     "peoples_choice": peoples_choice(session)},
+        feedback=feedback_for(session),
+    )
+    db.session.add(snapshot)
+    return snapshot
+
+
+def snapshot_of(session: PitchSession) -> ResultSnapshot | None:
+    return db.session.scalar(select(ResultSnapshot).where(ResultSnapshot.session_id == session.id))
+
+
+def peoples_choice(session: PitchSession) -> list[dict[str, Any]]:
+    """The audience's tally, most votes first; kept apart from the judges' ranking."""
+    counts = dict(db.session.execute(
+        select(AudienceVote.pitch_id, func.count(AudienceVote.id))
+        .where(AudienceVote.session_id == session.id).group_by(AudienceVote.pitch_id)
+    ).all())
+    tally = [{"pitch_id": p.id, "venture": {"id": p.venture.id, "name": p.venture.name},
+              "votes": counts.get(p.id, 0)} for p in session.pitches]
+    return sorted(tally, key=lambda item: (-item["votes"], next(
+        p.position for p in session.pitches if p.id == item["pitch_id"])))
+
+
+def judge_status(session: PitchSession) -> dict[str, Any]:
+    """For the console: who scored the pitch on stage, who is missing, who recused; and each judge's progress."""
+    sheets = db.session.execute(
+        select(ScoreSheet.judge_id, ScoreSheet.pitch_id, ScoreSheet.voided_at).join(Pitch)
+        .where(Pitch.session_id == session.id)
+    ).all()
+    scored = {(j, p) for j, p, voided in sheets if voided is None}
+    voided = {(j, p) for j, p, v in sheets if v is not None}
+    recused = recusals_of(session)
+    judges = session.judges
+    pitch_ids = [p.id for p in session.pitches]
+    progress = scoring.judge_progress([j.id for j in judges], pitch_ids, scored, recused)
+    current = session.current_pitch_id
+    return {
+        "current_pitch_id": current,
+        "judges": [
+            {
+                "id": judge.id, "name": judge.name,
+                "current": None if current is None else (
+                    "recused" if (judge.id, current) in recused else
+                    "voided" if (judge.id, current) in voided else
+                    "scored" if (judge.id, current) in scored else "missing"),
+                "scored": progress[judge.id][0], "expected": progress[judge.id][1],
+            }
+            for judge in judges
+        ],
+    }

@@ -1,0 +1,94 @@
+"""Live updates for the leaderboard and pitch screens: publish after commit, stream over SSE.
+
+With ``REDIS_URL`` set, messages go through Redis pub/sub so that every worker process's
+subscribers receive them; without it, delivery stays inside the one process (development).
+Typical use::
+
+    db.session.commit()
+    live.publish(live.channel_for_session(session.id), "leaderboard", version, snapshot)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app
+
+from pitchtank.live.hub import LiveHub, Message, Subscription
+from pitchtank.live.redis_bridge import RedisBridge
+
+__all__ = [
+    "LiveBroker",
+    "LiveHub",
+    "Message",
+    "Subscription",
+    "channel_for_session",
+    "init_app",
+    "publish",
+    "subscribe",
+]
+
+EXTENSION_KEY = "live"
+
+
+class LiveBroker:
+    """The app's live transport: a local hub, relayed through Redis when one is configured."""
+
+    def __init__(self, redis_url: str | None = None, hub: LiveHub | None = None) -> None:
+        self.hub = hub if hub is not None else LiveHub()
+        self.bridge = RedisBridge(redis_url, self.hub) if redis_url else None
+
+    @property
+    def healthy(self) -> bool:
+        """False while the Redis listener is down; always True for in-process delivery."""
+        return self.bridge is None or self.bridge.healthy
+
+    def publish(self, channel: str, message: Message) -> bool:
+        """Deliver ``message`` to all subscribers of ``channel``; False if Redis failed."""
+        if self.bridge is None:
+            self.hub.publish_local(channel, message)
+            return True
+        if self.bridge.publish(channel, message):
+            return True
+        # Redis is down: this process's own subscribers can still be served. If the failed
+        # publish did reach Redis after all, the copy is dropped by id in the SSE stream.
+        self.hub.publish_local(channel, message)
+        return False
+
+    def subscribe(self, channel: str) -> Subscription:
+        """A subscription to ``channel`` (starts the Redis listener on first use)."""
+        if self.bridge is not None:
+            return self.bridge.subscribe(channel)
+        return self.hub.subscribe(channel)
+
+    def close(self) -> None:
+        """End every open stream and stop the Redis listener."""
+        self.hub.close_all()
+        if self.bridge is not None:
+            self.bridge.stop()
+
+
+def init_app(app: Flask) -> LiveBroker:
+    """Attach a ``LiveBroker`` for ``app.config["REDIS_URL"]`` to ``app.extensions["live"]``."""
+    broker = LiveBroker(app.config.get("REDIS_URL"))
+    app.extensions[EXTENSION_KEY] = broker
+    return broker
+
+
+def _broker() -> LiveBroker:
+    return current_app.extensions[EXTENSION_KEY]
+
+
+def publish(channel: str, event: str, id: int, data: dict[str, Any]) -> bool:
+    """Publish one live message from the current app; never raises on a Redis outage."""
+    return _broker().publish(channel, Message(event=event, id=id, data=data))
+
+
+def subscribe(channel: str) -> Subscription:
+    """Subscribe to ``channel`` through the current app's broker."""
+    return _broker().subscribe(channel)
+
+
+def channel_for_session(session_id: int) -> str:
+    """The live channel of one judging session."""
+    return f"session:{session_id}"
