@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 HOST   ?= 127.0.0.1
 
-.PHONY: run test install install-test translations lint bench clean
+.PHONY: run test install install-test translations messages lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +42,8 @@ test: install-test translations lint
 
 clean:
 	rm -rf $(VENV) instance/pitchtank.sqlite3
+
+# Refresh the catalogs after changing user-visible text; then translate the new entries.
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o pitchtank/translations/messages.pot --no-location --sort-output .
+	$(BIN)/pybabel update -i pitchtank/translations/messages.pot -d pitchtank/translations --no-fuzzy-matching

@@ -76,6 +76,8 @@ class TestingConfig(Config):
 
 class ProductionConfig(Config):
     DEMO_ALLOWED = False
+    # gevent workers run many requests per process; give them enough pooled connections.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "pool_size": 20, "max_overflow": 20, "pool_timeout": 10}
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     PREFERRED_URL_SCHEME = "https"

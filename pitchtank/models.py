@@ -4,7 +4,23 @@ from pitchtank.accounts.models import ApiToken, User, UserRole
 from pitchtank.api.idempotency import IdempotencyRecord
 from pitchtank.audit.models import AuditEntry
 from pitchtank.events.models import Event, Pitch, PitchSession, SessionJudge, Submission
-from pitchtank.invitations.models import Invitation
+
+# Registers the ledger's append-only triggers with the metadata.
+from pitchtank.fund import ledger as _ledger  # noqa: E402,F401
+from pitchtank.fund.models import (
+    Allocation,
+    CallLine,
+    CapitalCall,
+    Fund,
+    LedgerEntry,
+    LedgerTransaction,
+    Offer,
+    Payment,
+    Pledge,
+    StripeCustomer,
+    StripeEvent,
+)
+from pitchtank.invitations.models import Invitation, LoginLink
 from pitchtank.judging.models import (
     AudienceVote,
     Recusal,
@@ -17,6 +33,17 @@ from pitchtank.organizations.models import Organization
 from pitchtank.ventures.models import Venture
 
 __all__ = [
+    "Allocation",
+    "CallLine",
+    "CapitalCall",
+    "Fund",
+    "LedgerEntry",
+    "LedgerTransaction",
+    "Offer",
+    "Payment",
+    "Pledge",
+    "StripeCustomer",
+    "StripeEvent",
     "ApiToken",
     "AudienceVote",
     "AuditEntry",
@@ -28,6 +55,7 @@ __all__ = [
     "Event",
     "IdempotencyRecord",
     "Invitation",
+    "LoginLink",
     "Organization",
     "Pitch",
     "PitchSession",

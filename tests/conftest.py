@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from flask import has_app_context
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
@@ -97,11 +98,14 @@ class IsolatedClient(FlaskClient):
     as in production; what the test arranged is committed first and re-read afterwards."""
 
     def open(self, *args, **kwargs):
-        _db.session.commit()
+        arranged_here = has_app_context()  # False in a worker thread of a concurrency test
+        if arranged_here:
+            _db.session.commit()
         try:
             return contextvars.Context().run(super().open, *args, **kwargs)
         finally:
-            _db.session.expire_all()
+            if arranged_here:
+                _db.session.expire_all()
 
     # Preserved request contexts would outlive the Context they were pushed in.
     def __enter__(self):

@@ -39,5 +39,6 @@ def openapi_document():
 # Each feature registers its operations on ``bp``; importing them wires the routes.
 from pitchtank.accounts import api as _accounts_api  # noqa: E402,F401
 from pitchtank.events import api as _events_api  # noqa: E402,F401
+from pitchtank.fund import api as _fund_api  # noqa: E402,F401
 from pitchtank.judging import api as _judging_api  # noqa: E402,F401
 from pitchtank.ventures import api as _ventures_api  # noqa: E402,F401

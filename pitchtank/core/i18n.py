@@ -9,6 +9,7 @@ from babel.numbers import format_decimal
 from flask import Flask, current_app, request, session
 from flask_babel import format_date, format_datetime, get_locale
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 
 LANGUAGE_NAMES = {"es_MX": "Español", "en": "English"}
 
@@ -25,8 +26,11 @@ def select_locale() -> str:
     chosen = session.get("lang")
     if chosen in current_app.config["LANGUAGES"]:
         return chosen
-    if current_user.is_authenticated and current_user.language in current_app.config["LANGUAGES"]:
-        return current_user.language
+    try:
+        if current_user.is_authenticated and current_user.language in current_app.config["LANGUAGES"]:
+            return current_user.language
+    except SQLAlchemyError:  # rendering the "database unavailable" page must not need it
+        return default
     return default
 
 
@@ -43,15 +47,16 @@ def format_money(cents: int | None, currency: str = "MXN") -> str:
     if cents is None:
         return ""
     amount = Decimal(cents) / 100
-    return f"${format_decimal(amount, format='#,##0.00', locale='es_MX')} {currency}"
+    return f"${format_decimal(amount, format='#,##0.00', locale='es_MX')}\u00a0{currency}"
 
 
 def format_percent(value: Decimal) -> str:
-    return f"{format_decimal(value, format='#,##0.##', locale='es_MX')} %"
+    return f"{format_decimal(value, format='#,##0.##', locale='es_MX')}\u00a0%"
 
 
-def format_when(value: datetime | None, style: str = "medium") -> str:
-    return format_datetime(value, style) if value else ""
+def format_when(value: datetime | None) -> str:
+    """Day, abbreviated month, year and time to the minute, in Mexico City time."""
+    return format_datetime(value, "d MMM y, HH:mm") if value else ""
 
 
 def format_day(value: datetime | None) -> str:

@@ -47,3 +47,33 @@ class Invitation(db.Model):
 
     def usable_at(self, now: datetime) -> bool:
         return self.accepted_at is None and self.revoked_at is None and now < self.expires_at
+
+    @property
+    def state(self) -> str:
+        """``used``, ``revoked``, ``expired`` or ``active``, for the organizer's list."""
+        if self.accepted_at is not None:
+            return "used"
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if utcnow() >= self.expires_at else "active"
+
+
+class LoginLink(db.Model):
+    """A single-use, short-lived link (shown as a QR code) that logs a judge in on a tablet."""
+
+    __tablename__ = "login_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("pitch_sessions.id", ondelete="CASCADE"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+    def usable_at(self, now: datetime) -> bool:
+        return self.used_at is None and self.revoked_at is None and now < self.expires_at

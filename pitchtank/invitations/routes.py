@@ -6,10 +6,11 @@ from flask import Blueprint, flash, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user
 
-from pitchtank.accounts.models import Role
+from pitchtank.accounts.models import Role, User
 from pitchtank.core.authz import roles_required
-from pitchtank.core.errors import Conflict, ValidationFailed
+from pitchtank.core.errors import Conflict, NotFound, ValidationFailed
 from pitchtank.core.forms import ConfirmForm, apply_errors
+from pitchtank.events.services import get_session
 from pitchtank.extensions import db
 from pitchtank.invitations import services
 from pitchtank.invitations.forms import AcceptInvitationForm, InvitationForm
@@ -101,3 +102,43 @@ def accept(token: str):
             return redirect(url_for("core.dashboard"))
     return render_template("invitations/accept.html", invitation=invitation, form=form, token=token), \
         422 if form.errors else 200
+
+
+@bp.route("/sessions/<int:session_id>/judges/<int:user_id>/login-code", methods=["POST"])
+@roles_required(Role.ORGANIZER)
+def create_login_code(session_id: int, user_id: int):
+    """Make a single-use QR login for one judge of a session."""
+    session = get_session(session_id)
+    judge = db.session.get(User, user_id)
+    if judge is None:
+        raise NotFound(_("That user does not exist."))
+    if not ConfirmForm().validate_on_submit():
+        return redirect(url_for("events.manage_session", session_id=session.id))
+    link = services.create_login_link(current_user, judge, session)
+    db.session.commit()
+    return redirect(url_for("invitations.show_login_code", link_id=link.id))
+
+
+@bp.route("/login-codes/<int:link_id>")
+@roles_required(Role.ORGANIZER)
+def show_login_code(link_id: int):
+    """The judge's login QR code, to show on the judge's tablet or the organizer's screen."""
+    link = services.get_login_link(link_id)
+    url = url_for("invitations.use_login_code", token=services.login_link_token(link), _external=True)
+    return render_template("invitations/login_code.html", link=link, url=url,
+                           qr=services.qr_svg_data_uri(url))
+
+
+@bp.route("/login/code/<token>", methods=["GET", "POST"])
+def use_login_code(token: str):
+    """Log a judge in from a QR code: a confirm button, so link previewers cannot spend it."""
+    link = services.find_usable_login_link(token[:80])
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        user = services.use_login_link(link)
+        db.session.commit()
+        login_user(user)
+        target = url_for("judging_tablet.tablet", session_id=link.session_id) if link.session_id \
+            else url_for("core.dashboard")
+        return redirect(target)
+    return render_template("invitations/use_login_code.html", link=link, form=form)

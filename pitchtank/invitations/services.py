@@ -17,17 +17,30 @@ from pitchtank.accounts.models import Role, User
 from pitchtank.core.errors import Conflict, NotFound, ValidationFailed
 from pitchtank.core.types import utcnow
 from pitchtank.extensions import db
-from pitchtank.invitations.models import Invitation
+from pitchtank.invitations.models import Invitation, LoginLink
 from pitchtank.organizations.models import Organization
 
 INVITABLE_ROLES = (Role.JUDGE, Role.INVESTOR, Role.ORGANIZER)
 MAX_TTL_HOURS = 24 * 30
 
 
-def invitation_token(invitation: Invitation) -> str:
+def _signed_token(kind: str, row_id: int, nonce: str) -> str:
+    """``<id>-<HMAC>``: recomputable by the server while it lasts, unforgeable from the database alone."""
     key = current_app.config["SECRET_KEY"].encode()
-    digest = hmac.new(key, f"invitation:{invitation.id}:{invitation.nonce}".encode(), hashlib.sha256).digest()
-    return f"{invitation.id}-{base64.urlsafe_b64encode(digest[:24]).decode().rstrip('=')}"
+    digest = hmac.new(key, f"{kind}:{row_id}:{nonce}".encode(), hashlib.sha256).digest()
+    return f"{row_id}-{base64.urlsafe_b64encode(digest[:24]).decode().rstrip('=')}"
+
+
+def _row_for_token(model, kind: str, token: str):
+    row_id, _sep, _sig = token.partition("-")
+    row = db.session.get(model, int(row_id)) if row_id.isdigit() and len(row_id) < 12 else None
+    if row is None or not hmac.compare_digest(_signed_token(kind, row.id, row.nonce), token):
+        return None
+    return row
+
+
+def invitation_token(invitation: Invitation) -> str:
+    return _signed_token("invitation", invitation.id, invitation.nonce)
 
 
 def create_invitation(
@@ -59,9 +72,8 @@ def create_invitation(
 
 def find_usable(token: str) -> Invitation:
     """The invitation behind a link, if it can still be used."""
-    invitation_id, _sep, _sig = token.partition("-")
-    invitation = db.session.get(Invitation, int(invitation_id)) if invitation_id.isdigit() and len(invitation_id) < 12 else None
-    if invitation is None or not hmac.compare_digest(invitation_token(invitation), token):
+    invitation = _row_for_token(Invitation, "invitation", token)
+    if invitation is None:
         raise NotFound(_("This invitation link is not valid."))
     if not invitation.usable_at(utcnow()):
         raise Conflict(_("This invitation has expired, was revoked or was already used. Ask the organizer for a new one."))
@@ -115,3 +127,43 @@ def get_invitation(invitation_id: int) -> Invitation:
     if invitation is None:
         raise NotFound(_("That invitation does not exist."))
     return invitation
+
+
+LOGIN_LINK_MINUTES = 120
+
+
+def login_link_token(link: LoginLink) -> str:
+    return _signed_token("login", link.id, link.nonce)
+
+
+def create_login_link(actor: User, judge: User, session) -> LoginLink:
+    """A QR-code login for one judge of ``session``, valid once and for two hours."""
+    if not judge.has_role(Role.JUDGE) or not session.has_judge(judge):
+        raise ValidationFailed({"user_id": [_("Only a judge of this session can get a login code.")]})
+    link = LoginLink(nonce=Invitation.new_nonce(), user_id=judge.id, session_id=session.id,
+                     created_by_id=actor.id, expires_at=utcnow() + timedelta(minutes=LOGIN_LINK_MINUTES))
+    db.session.add(link)
+    db.session.flush()
+    return link
+
+
+def find_usable_login_link(token: str) -> LoginLink:
+    link = _row_for_token(LoginLink, "login", token)
+    if link is None:
+        raise NotFound(_("This login code is not valid."))
+    if not link.usable_at(utcnow()) or not link.user.is_active:
+        raise Conflict(_("This login code has expired or was already used. Ask the organizer for a new one."))
+    return link
+
+
+def use_login_link(link: LoginLink) -> User:
+    link.used_at = utcnow()
+    db.session.flush()
+    return link.user
+
+
+def get_login_link(link_id: int) -> LoginLink:
+    link = db.session.get(LoginLink, link_id)
+    if link is None:
+        raise NotFound(_("That login code does not exist."))
+    return link
