@@ -11,6 +11,8 @@ from pitchtank.core.types import utcnow
 from pitchtank.events import services as events
 from pitchtank.events.models import SubmissionStatus
 from pitchtank.extensions import db
+from pitchtank.fund import services as fund_services
+from pitchtank.judging import rubrics
 from pitchtank.organizations.models import MembershipStatus, Organization
 from pitchtank.ventures import services as ventures
 from pitchtank.ventures.models import Sector, Stage
@@ -91,10 +93,12 @@ def seed() -> list[tuple[str, str]]:
         judge = accounts.register_user(email=email, name=name, password=DEMO_PASSWORD, roles=[Role.JUDGE],
                                        organization=companies[index % len(companies)])
         judges.append(judge)
+    investors = []
     for index, company in enumerate(companies[:3]):
         email = f"inversionista{index + 1}@demo.pitchtank.mx"
-        accounts.register_user(email=email, name=f"Inversionista de {company.name}", password=DEMO_PASSWORD,
-                               roles=[Role.INVESTOR], organization=company)
+        investors.append(accounts.register_user(
+            email=email, name=f"Inversionista de {company.name}", password=DEMO_PASSWORD,
+            roles=[Role.INVESTOR], organization=company))
     founders = [
         accounts.register_user(email=email, name=name, password=DEMO_PASSWORD, roles=[Role.ENTREPRENEUR])
         for name, email in ENTREPRENEURS
@@ -134,6 +138,7 @@ def seed() -> list[tuple[str, str]]:
     accepted = [s.id for s in pitch_day.submissions if s.status == SubmissionStatus.ACCEPTED]
     events.set_running_order(session, accepted)
     events.set_judges(session, [j.id for j in judges])
+    rubrics.set_rubric(session, rubrics.default_rubric())
 
     hackathon = events.create_event(organizer, events.EventData(
         name="Hackatón y Demo Day Bajío 2027",
@@ -143,5 +148,17 @@ def seed() -> list[tuple[str, str]]:
         submissions_open_at=now - timedelta(days=1), submissions_close_at=now + timedelta(days=45),
     ))
     events.apply(demo_ventures[11], hackathon, demo_ventures[11].owner, now=now)
+
+    fund = fund_services.create_fund(organizer, fund_services.FundData(
+        name="Fondo de Capital Clúster TI 2027", target_cents=50_000_000_00, min_pledge_cents=250_000_00,
+        commitment_deadline=(now + timedelta(days=90)).date(), clabe="002010077777777771", cooling_off_days=14,
+    ))
+    for investor, pesos in zip(investors, (5_000_000, 3_000_000, 2_000_000), strict=True):
+        fund_services.pledge(fund.id, investor, pesos * 100)
+    call = fund_services.issue_capital_call(fund.id, organizer, percent=Decimal("20"),
+                                            due_date=(now + timedelta(days=30)).date())
+    first_line = call.lines[0]
+    fund_services.record_transfer(first_line.id, organizer, amount_cents=first_line.amount_cents,
+                                  paid_on=now.date(), reference=first_line.reference)
     db.session.flush()
     return DEMO_LOGINS

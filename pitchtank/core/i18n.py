@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from babel.numbers import format_decimal
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import format_date, format_datetime, get_locale
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,6 +20,8 @@ def select_locale() -> str:
     Spanish unless someone asked for English.
     """
     default = current_app.config["BABEL_DEFAULT_LOCALE"]
+    if not has_request_context():  # the command line speaks the default language
+        return default
     if request.path.startswith("/api/"):
         best = request.accept_languages.best_match(["es-MX", "es", "en"])
         return "en" if best == "en" else default

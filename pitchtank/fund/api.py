@@ -18,8 +18,9 @@ from pitchtank.api.schemas import Body, OrganizationRef, Out
 from pitchtank.api.validation import parse_json
 from pitchtank.core.authz import require_login, require_role
 from pitchtank.extensions import db
-from pitchtank.fund import ledger, queries, services
+from pitchtank.fund import ledger, offers, queries, services
 from pitchtank.fund.models import FUND_NAME_MAX, REFERENCE_MAX, FundStatus
+from pitchtank.ventures.models import equity_bp_to_pct
 
 Cents = Annotated[StrictInt, Field(gt=0, le=services.MAX_AMOUNT_CENTS)]
 
@@ -417,3 +418,75 @@ def get_ledger(fund_id: int):
             allocation_id=t.allocation_id, entries=[EntryOut.model_validate(e) for e in t.entries],
         ) for t in ledger.transactions(fund.id)],
     ).model_dump(mode="json"))
+
+
+class OfferIn(Body):
+    amount_cents: Cents
+    equity_pct: Annotated[Decimal, Field(gt=0, le=100, allow_inf_nan=False, decimal_places=2)]
+    terms: Annotated[str, Field(max_length=offers.TERMS_MAX)] = ""
+
+
+class OfferOut(Out):
+    id: int
+    pitch_id: int
+    venture_id: int
+    investor_id: int
+    organization: OrganizationRef
+    amount_cents: int
+    currency: str
+    equity_pct: str
+    terms: str
+    status: str
+    created_at: datetime
+    decided_at: datetime | None
+
+
+def offer_out(offer) -> dict:
+    return OfferOut(
+        id=offer.id, pitch_id=offer.pitch_id, venture_id=offer.venture_id, investor_id=offer.investor_id,
+        organization=OrganizationRef.model_validate(offer.organization), amount_cents=offer.amount_cents,
+        currency=offer.currency, equity_pct=str(equity_bp_to_pct(offer.equity_bp)), terms=offer.terms,
+        status=offer.status.value, created_at=offer.created_at, decided_at=offer.decided_at,
+    ).model_dump(mode="json")
+
+
+@operation(bp, "/pitches/<int:pitch_id>/offers", "POST", summary="Offer money for equity to a venture that pitched",
+           who="investor", body=OfferIn, idempotent_key=True,
+           responses={201: Response("The offer", OfferOut), 401: Response("Not logged in"),
+                      403: Response("Not an investor of a member company"), 404: Response("No such pitch"),
+                      409: Response("The venture has not pitched yet"), 422: Response("Invalid data")},
+           tag="offers")
+@idempotent
+def create_offer(pitch_id: int):
+    """Make an offer during or after a live pitch."""
+    require_login()
+    data = parse_json(OfferIn)
+    offer = offers.make_offer(pitch_id, current_user, amount_cents=data.amount_cents,
+                              equity_pct=data.equity_pct, terms=data.terms)
+    db.session.commit()
+    return jsonify(offer_out(offer)), 201
+
+
+OFFER_DECISION = {200: Response("The answered offer", OfferOut), 401: Response("Not logged in"),
+                  403: Response("Not the venture's owner"), 404: Response("No such offer"),
+                  409: Response("Already answered")}
+
+
+@operation(bp, "/offers/<int:offer_id>/accept", "POST", summary="Accept an offer (it becomes a deal)",
+           who="the venture's owner", responses=OFFER_DECISION, tag="offers")
+def accept_offer(offer_id: int):
+    """Accept an offer, once."""
+    require_login()
+    offer = offers.decide_offer(offer_id, current_user, accept=True)
+    db.session.commit()
+    return jsonify(offer_out(offer))
+
+
+@operation(bp, "/offers/<int:offer_id>/decline", "POST", summary="Decline an offer",
+           who="the venture's owner", responses=OFFER_DECISION, tag="offers")
+def decline_offer(offer_id: int):
+    """Decline an offer, once."""
+    require_login()
+    offer = offers.decide_offer(offer_id, current_user, accept=False)
+    db.session.commit()
+    return jsonify(offer_out(offer))
