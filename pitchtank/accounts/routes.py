@@ -50,7 +50,8 @@ def login_attempt_key() -> str:
     return f"login:{str(email).strip().lower()[:254]}"
 
 
-login_rate_limit = limiter.limit(login_limit, key_func=login_attempt_key, methods=["POST"])
+# One shared bucket for the login page and the API's token exchange: both guess the same password.
+login_rate_limit = limiter.shared_limit(login_limit, scope="login", key_func=login_attempt_key, methods=["POST"])
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -137,7 +138,7 @@ def change_password():
             db.session.rollback()
             apply_errors(password_form, error)
         else:
-            login_user(current_user)  # keep this browser logged in under the new version
+            login_user(current_user._get_current_object())  # stay logged in under the new version
             flash(_("Your password was changed. Other sessions were logged out."), "success")
             return redirect(url_for("accounts.account"))
     return render_template(

@@ -69,8 +69,11 @@ def validation_errors(exc: ValidationError) -> dict[str, list[str]]:
 
 
 def parse_json(model: type[M]) -> M:
-    """Validate the request's JSON body against ``model`` or raise ``ValidationFailed``."""
-    if not request.is_json:
+    """Validate the request's JSON body against ``model`` or raise ``ValidationFailed``.
+
+    An empty body counts as ``{}``, so endpoints whose fields are all optional need none.
+    """
+    if request.content_length and not request.is_json:
         raise ValidationFailed(
             {"body": [_("Send the data as JSON (Content-Type: application/json).")]},
             _("The request body is not JSON."),
@@ -78,13 +81,15 @@ def parse_json(model: type[M]) -> M:
     raw = request.get_data(cache=True)
     if len(raw) > MAX_JSON_BYTES:
         raise ValidationFailed({"body": [_("The request body is too large.")]})
-    try:
-        # Decimals, not floats, so that equity such as 12.5 stays exact.
-        data = json.loads(raw or b"null", parse_float=Decimal)
-    except (ValueError, RecursionError):
-        raise ValidationFailed(
-            {"body": [_("The request body is not valid JSON.")]}, _("The request body is not valid JSON.")
-        ) from None
+    if not raw.strip():
+        data = {}
+    else:
+        try:
+            # Decimals, not floats, so that equity such as 12.5 stays exact.
+            data = json.loads(raw, parse_float=Decimal)
+        except (ValueError, RecursionError):
+            message = _("The request body is not valid JSON.")
+            raise ValidationFailed({"body": [message]}, message) from None
     if not isinstance(data, dict):
         raise ValidationFailed({"body": [_("The request body must be a JSON object.")]})
     try:

@@ -181,10 +181,11 @@ def transactions(fund_id: int) -> list[LedgerTransaction]:
 
 # On PostgreSQL the database itself refuses to rewrite history. The migration creates the
 # same triggers; this hook covers schemas made with create_all (the test suite).
+# DDL text goes to the driver with parameters, so a literal percent sign is written %%.
 APPEND_ONLY_FUNCTION = DDL("""
 CREATE OR REPLACE FUNCTION pitchtank_ledger_append_only() RETURNS trigger AS $$
 BEGIN
-  RAISE EXCEPTION 'the ledger is append-only: % on % refused', TG_OP, TG_TABLE_NAME;
+  RAISE EXCEPTION 'the ledger is append-only: %% on %% refused', TG_OP, TG_TABLE_NAME;
 END;
 $$ LANGUAGE plpgsql
 """)
