@@ -16,6 +16,7 @@ from config import TestingConfig
 from pitchtank import create_app
 from pitchtank.extensions import db as _db
 from pitchtank.extensions import limiter
+from pitchtank.judging.results import cache as standings_cache
 from tests import factories
 
 DATABASE_URL = os.environ.get("DATABASE_URL")
@@ -96,6 +97,7 @@ def db(app):
         yield _db
         _empty_all_tables()
         limiter.reset()
+        standings_cache.clear()  # ids restart with every test, so cached standings would leak
 
 
 class IsolatedClient(FlaskClient):

@@ -25,7 +25,8 @@ def select_locale() -> str:
     if request.path.startswith("/api/"):
         best = request.accept_languages.best_match(["es-MX", "es", "en"])
         return "en" if best == "en" else default
-    chosen = session.get("lang")
+    # ?lang= lets a projector page be opened in a language without touching the session.
+    chosen = request.args.get("lang") or session.get("lang")
     if chosen in current_app.config["LANGUAGES"]:
         return chosen
     try:

@@ -253,15 +253,18 @@ def get_leaderboard(session_id: int):
 
 @operation(
     bp, "/sessions/<int:session_id>/stream", "GET", summary="Server-sent events: leaderboard and pitch",
-    who="same as the leaderboard", public=True,
-    responses={200: Response("An event stream; honours Last-Event-ID", content_type="text/event-stream",
-                             schema={"type": "string"}),
-               403: Response("Hidden until published"), 404: Response("No such session")},
+    who="anyone (the leaderboard's entries only while it is shown to the audience)", public=True,
+    responses={200: Response("An event stream; honours Last-Event-ID. While the leaderboard is hidden the "
+                             "audience receives the pitch events and an empty, hidden leaderboard",
+                             content_type="text/event-stream", schema={"type": "string"}),
+               404: Response("No such session")},
     tag="judging",
 )
 def stream(session_id: int):
     """Follow the session live: the current state first, then every change."""
-    session = _watchable_session(session_id)
+    # Open to everyone, so phones stay on the stream even while the ranking is hidden;
+    # the leaderboard messages themselves carry entries only when the audience may see them.
+    session = get_session(session_id)
     # Subscribe before reading the snapshots, so that nothing published in between is lost.
     subscription = live.subscribe(live.channel_for_session(session.id))
     initial = live_state.messages_for(session, request.headers.get("Last-Event-ID", "")[:20])

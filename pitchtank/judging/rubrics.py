@@ -26,6 +26,7 @@ MAX_CRITERIA = 8
 MAX_QUESTIONS = 4
 DESCRIPTION_MAX = 1000
 ANCHOR_MAX = 60
+ANCHOR_VALUE = re.compile(r"^-?[0-9]{1,3}$")
 KEY_PATTERN = re.compile(rf"^[a-z][a-z0-9_]{{0,{KEY_MAX - 1}}}$")
 
 
@@ -88,7 +89,7 @@ def _check(criteria: list[CriterionData]) -> None:
         if not (-SCALE_LIMIT <= criterion.min < criterion.max <= SCALE_LIMIT):
             problems.append(_("The scale needs a minimum below its maximum, both between -100 and 100."))
         for value, labels in criterion.anchors.items():
-            if not value.lstrip("-").isdigit() or not criterion.min <= int(value) <= criterion.max:
+            if not ANCHOR_VALUE.match(value) or not criterion.min <= int(value) <= criterion.max:
                 problems.append(_("Anchored labels must belong to values on the scale."))
                 break
             if not isinstance(labels, dict) or any(

@@ -441,7 +441,8 @@ def test_live_judging_and_offers_answer_as_documented(contract, document, make, 
         {"key": "traction", "name": "Tracción", "weight": 30, "min": 1, "max": 10},
     ]}
     c.call("get", "/sessions/{session_id}/leaderboard", 403, params=lid)
-    c.call("get", "/sessions/{session_id}/stream", 403, params=lid)
+    # Before the show the stream is open; its leaderboard is hidden from the audience.
+    c.call("get", "/sessions/{session_id}/stream", 200, params=lid, buffered=False)
     c.call("put", "/sessions/{session_id}/rubric", 401, params=lid, json=rubric)
     c.call("put", "/sessions/{session_id}/rubric", 403, params=lid, json=rubric, headers=as_owner)
     c.call("put", "/sessions/{session_id}/rubric", 404, params=missing_id, json=rubric, headers=as_org)

@@ -144,3 +144,17 @@ def test_the_stream_starts_with_both_snapshots_and_honours_last_event_id(live_se
         assert "event:" not in again
     finally:
         app.config["STREAM_MAX_SECONDS"] = 300
+
+
+def test_a_hidden_leaderboard_keeps_the_stream_open_without_entries(live_session, client, app):
+    session, judges, organizer = live_session
+    put_scores(client, session.pitches[0].id, judges[0], seq=1)
+    client.post(f"/api/v1/sessions/{session.id}/control", json={"action": "hide_leaderboard"}, headers=organizer)
+    assert client.get(f"/api/v1/sessions/{session.id}/leaderboard").status_code == 403
+    assert client.get(f"/api/v1/sessions/{session.id}/leaderboard", headers=organizer).status_code == 200
+    app.config["STREAM_MAX_SECONDS"] = 0.2
+    try:
+        body = client.get(f"/api/v1/sessions/{session.id}/stream").get_data(as_text=True)
+    finally:
+        app.config["STREAM_MAX_SECONDS"] = 300
+    assert "event: pitch" in body and '"hidden":true' in body and '"entries":[]' in body
