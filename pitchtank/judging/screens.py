@@ -8,6 +8,7 @@ public address. One vote per person rests on the account or a signed browser coo
 from __future__ import annotations
 
 import math
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -43,7 +44,11 @@ def _lang() -> str:
 def _number(value: float | None, pattern: str = "0.0") -> str:
     if value is None:
         return "—"
-    return format_decimal(value, format=pattern, locale="en" if _lang() == "en" else "es_MX")
+    # Halves round up, as the browser's Intl.NumberFormat does on the live screen, so the
+    # audience never sees 7.3 live and 7.2 in the published results.
+    places = len(pattern.partition(".")[2])
+    rounded = Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return format_decimal(rounded, format=pattern, locale="en" if _lang() == "en" else "es_MX")
 
 
 @lru_cache(maxsize=64)
