@@ -60,7 +60,11 @@ def _register_blueprints(app: Flask) -> None:
     from pitchtank.api import bp as api_bp
     from pitchtank.core.routes import bp as core_bp
     from pitchtank.events.routes import bp as events_bp
+    from pitchtank.fund.routes import bp as fund_bp
     from pitchtank.invitations.routes import bp as invitations_bp
+    from pitchtank.judging.console import bp as console_bp
+    from pitchtank.judging.screens import bp as screens_bp
+    from pitchtank.judging.tablet import bp as tablet_bp
     from pitchtank.organizations.routes import bp as organizations_bp
     from pitchtank.ventures.routes import bp as ventures_bp
 
@@ -71,6 +75,10 @@ def _register_blueprints(app: Flask) -> None:
         events_bp,
         organizations_bp,
         invitations_bp,
+        console_bp,
+        screens_bp,
+        tablet_bp,
+        fund_bp,
         api_bp,
     ):
         app.register_blueprint(blueprint)

@@ -25,8 +25,9 @@ CONTENT_SECURITY_POLICY = "; ".join(
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Endpoints that authenticate by other means than the browser session. Exchanging email and
 # password for a bearer token sets no cookie and its answer is unreadable cross-site, so it
-# cannot be forged usefully, while API clients have no CSRF token to send.
-CSRF_EXEMPT_ENDPOINTS: set[str] = {"api.create_token"}
+# cannot be forged usefully, while API clients have no CSRF token to send. Stripe's webhook
+# carries no cookie and is authenticated by its Stripe-Signature over the raw body.
+CSRF_EXEMPT_ENDPOINTS: set[str] = {"api.create_token", "api.stripe_webhook"}
 
 
 def _is_bearer_request() -> bool:

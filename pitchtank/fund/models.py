@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
@@ -292,3 +293,9 @@ class Offer(db.Model):
     investor: Mapped[User] = relationship()
     organization: Mapped[Organization] = relationship()
     venture: Mapped[Venture] = relationship()
+
+    @property
+    def equity_pct(self) -> Decimal:
+        from pitchtank.ventures.models import equity_bp_to_pct
+
+        return equity_bp_to_pct(self.equity_bp)

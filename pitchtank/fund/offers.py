@@ -94,3 +94,11 @@ def offers_of_session(session_id: int) -> list[Offer]:
     return list(db.session.scalars(
         select(Offer).join(Pitch).where(Pitch.session_id == session_id).order_by(Offer.created_at)
     ))
+
+
+def deals_of_venture(venture_id: int) -> list[Offer]:
+    """Accepted offers: the venture's deals, shown on its public page."""
+    return list(db.session.scalars(
+        select(Offer).where(Offer.venture_id == venture_id, Offer.status == OfferStatus.ACCEPTED)
+        .order_by(Offer.decided_at)
+    ))

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from pitchtank.accounts.models import Role, User
 from pitchtank.audit.services import record
 from pitchtank.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from pitchtank.core.i18n import format_money
 from pitchtank.core.types import utcnow
 from pitchtank.extensions import db
 from pitchtank.fund import ledger
@@ -122,7 +123,7 @@ def pledge(fund_id: int, investor: User, amount_cents: int) -> Pledge:
     if errors := _amount_problems(amount_cents):
         raise ValidationFailed(errors, _("Some fields are not valid."))
     if amount_cents < fund.min_pledge_cents:
-        raise ValidationFailed({"amount_cents": [_("The minimum pledge is %(min)s centavos.", min=fund.min_pledge_cents)]})
+        raise ValidationFailed({"amount_cents": [_("The minimum pledge is %(min)s.", min=format_money(fund.min_pledge_cents))]})
     existing = db.session.scalar(select(Pledge).where(Pledge.fund_id == fund.id, Pledge.organization_id == organization.id))
     if existing is not None and existing.status == PledgeStatus.ACTIVE:
         raise Conflict(_("Your company already has a commitment to this fund; raise it instead."))
@@ -154,10 +155,13 @@ def get_pledge(pledge_id: int, viewer: User, *, for_update: bool = False) -> Ple
 def change_pledge(pledge_id: int, investor: User, new_amount_cents: int) -> Pledge:
     """Raise a commitment any time the fund is open; lower or cancel it only while cooling off,
     and never below what was already called."""
+    # Lock the fund before the pledge, as pledges and capital calls do: a call holds the fund and
+    # then key-share locks each pledge for its lines, so the opposite order deadlocks.
+    fund_id = get_pledge(pledge_id, investor).fund_id
+    fund = get_fund(fund_id, for_update=True)
     current = get_pledge(pledge_id, investor, for_update=True)
     if not investor.has_role(Role.INVESTOR) or investor.organization_id != current.organization_id:
         raise PermissionDenied(_("Only the company's investors can change its pledge."))
-    fund = get_fund(current.fund_id, for_update=True)
     if current.status != PledgeStatus.ACTIVE:
         raise Conflict(_("This pledge was cancelled."))
     if fund.status != FundStatus.OPEN:
@@ -174,7 +178,7 @@ def change_pledge(pledge_id: int, investor: User, new_amount_cents: int) -> Pled
         if new_amount_cents < figures.called_cents:
             raise ValidationFailed({"amount_cents": [_("A pledge cannot go below what was already called.")]})
         if 0 < new_amount_cents < fund.min_pledge_cents:
-            raise ValidationFailed({"amount_cents": [_("The minimum pledge is %(min)s centavos.", min=fund.min_pledge_cents)]})
+            raise ValidationFailed({"amount_cents": [_("The minimum pledge is %(min)s.", min=format_money(fund.min_pledge_cents))]})
     elif new_amount_cents > MAX_AMOUNT_CENTS:
         raise ValidationFailed({"amount_cents": [_("The amount is larger than PitchTank accepts.")]})
     ledger.post(fund, LedgerKind.PLEDGE_CHANGE, [
@@ -300,7 +304,7 @@ def allocate(fund_id: int, actor: User, *, venture_id: int, amount_cents: int, n
         raise ValidationFailed({"venture_id": [_("Choose a venture that an event accepted.")]})
     available = ledger.fund_figures(fund.id).available_cents
     if amount_cents > available:
-        raise Conflict(_("Only %(available)s centavos are available to allocate.", available=available))
+        raise Conflict(_("Only %(available)s are available to allocate.", available=format_money(available)))
     allocation = Allocation(fund_id=fund.id, venture_id=venture.id, amount_cents=amount_cents,
                             note=(note or "").strip()[:2000], created_by_id=actor.id)
     db.session.add(allocation)

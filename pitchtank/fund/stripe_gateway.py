@@ -37,7 +37,6 @@ Implementation notes
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -97,6 +96,10 @@ class PaymentProviderUnavailable(DomainError):
     status = 503
 
 
+class NotReadyYet(Exception):  # noqa: N818 (a signal, not an error of the caller)
+    """A Stripe fact cannot be applied until Stripe can be asked about it; try again later."""
+
+
 # --------------------------------------------------------------------------
 # Configuration and the client
 # --------------------------------------------------------------------------
@@ -104,6 +107,11 @@ class PaymentProviderUnavailable(DomainError):
 
 def stripe_enabled() -> bool:
     return bool(current_app.config.get("STRIPE_SECRET_KEY"))
+
+
+def _require_stripe() -> None:
+    if not stripe_enabled():
+        raise PaymentProviderUnavailable(_("Card payments are not enabled."))
 
 
 def client() -> stripe.StripeClient:
@@ -251,6 +259,7 @@ def start_card_setup(organization: Organization, actor, *, return_url: str) -> s
 
     The card becomes the company's when ``setup_intent.succeeded`` (or
     ``checkout.session.completed``) arrives. Commits."""
+    _require_stripe()
     _ensure_can_manage_card(organization, actor)
     customer = ensure_customer(organization)
     metadata = _setup_metadata(organization)
@@ -278,6 +287,7 @@ def start_card_setup(organization: Organization, actor, *, return_url: str) -> s
 
 def create_setup_intent(organization: Organization, actor) -> dict:
     """A SetupIntent for off-session use, for a page that confirms it with Stripe.js. Commits."""
+    _require_stripe()
     _ensure_can_manage_card(organization, actor)
     customer = ensure_customer(organization)
     try:
@@ -308,11 +318,11 @@ def apply_setup_intent(intent: dict, *, card_summary: str | None = None) -> Stri
         row = db.session.scalar(select(StripeCustomer).where(StripeCustomer.customer_id == customer_id)
                                 .with_for_update().execution_options(populate_existing=True))
     organization_id = _int_or_none((intent.get("metadata") or {}).get("organization_id"))
-    if row is None and customer_id and organization_id and db.session.get(Organization, organization_id):
-        if _customer_of(organization_id) is None:
-            row = StripeCustomer(organization_id=organization_id, customer_id=customer_id)
-            db.session.add(row)
-            db.session.flush()
+    if (row is None and customer_id and organization_id and db.session.get(Organization, organization_id)
+            and _customer_of(organization_id) is None):
+        row = StripeCustomer(organization_id=organization_id, customer_id=customer_id)
+        db.session.add(row)
+        db.session.flush()
     if row is None:
         log.info("SetupIntent %s is not for a PitchTank company; ignored", intent.get("id"))
         return None
@@ -326,16 +336,18 @@ def apply_setup_intent(intent: dict, *, card_summary: str | None = None) -> Stri
         row.setup_intent_id = intent.get("id")
         row.setup_status = "succeeded"
         row.card_summary = card_summary or row.card_summary or "••••"
-    elif row.setup_intent_id in (None, intent.get("id")) or row.setup_status != "succeeded":
-        # A failed or unfinished attempt never replaces a card that works.
-        if status == "requires_action":
-            row.setup_status = "requires_action"
-        elif status in ("canceled", "requires_payment_method") and intent.get("last_setup_error") is not None \
-                or status == "canceled":
-            row.setup_status = "failed"
+    elif row.setup_status == "succeeded" and row.setup_intent_id != intent.get("id"):
+        # An attempt to replace a card that works did not finish: the working card stays.
+        # (Checkout showed the holder why, while they were there.)
+        log.info("SetupIntent %s is %s; organization %s keeps its card", intent.get("id"), status,
+                 row.organization_id)
+    elif row.setup_status != "succeeded":
+        failed = status == "canceled" or (status == "requires_payment_method" and intent.get("last_setup_error"))
+        if failed and row.setup_status != "failed":
             record("stripe.card_setup_failed", actor=None, subject_type="organization",
                    subject_id=row.organization_id, setup_intent_id=intent.get("id"),
-                   code=(intent.get("last_setup_error") or {}).get("code"))
+                   code=(intent.get("last_setup_error") or {}).get("code") or "")
+        row.setup_status = "failed" if failed else ("requires_action" if status == "requires_action" else "pending")
         row.setup_intent_id = intent.get("id") or row.setup_intent_id
     db.session.flush()
     return row
@@ -382,6 +394,7 @@ def charge_call_line(line: CallLine, actor) -> Payment:
     Raises ``Conflict`` when there is no saved card, nothing is owed, or a charge for the
     line is already under way; never raises for a decline or an unreachable Stripe: the
     returned Payment says what happened."""
+    _require_stripe()
     line = services.get_call_line(line.id, actor, for_update=True)
     customer = _customer_of(line.organization_id)
     if customer is None or not customer.payment_method_id:
@@ -440,8 +453,10 @@ def charge_call_line(line: CallLine, actor) -> Payment:
         if intent is None:
             return _record_failure(payment_id, actor, _card_error_message(error.code, _error_body(error)),
                                    code=error.code)
-    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError, stripe.IdempotencyError) as error:
-        log.warning("Stripe unreachable charging call line %s: %s", line.id, error)
+    except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError, stripe.IdempotencyError,
+            stripe.AuthenticationError, stripe.PermissionError) as error:
+        # Nothing the company can fix: keep the attempt pending, to be retried with the same key.
+        log.error("Stripe unavailable charging call line %s: %s", line.id, error)
         return _record_pending(payment_id, actor)
     except stripe.StripeError as error:
         log.error("Stripe refused to charge call line %s: %s", line.id, error)
@@ -505,16 +520,20 @@ def _record_pending(payment_id: int, actor) -> Payment:
     return payment
 
 
-def checkout_url_for_line(line: CallLine, actor, *, return_url: str, replaces: Payment | None = None) -> str:
-    """Stripe Checkout in payment mode for what the line still owes: card (saved for later
-    calls), SPEI bank transfer (``customer_balance``, ``mx_bank_transfer``) or OXXO (for 10 to
-    10,000 MXN). The Payment is recorded when Stripe reports the PaymentIntent. Commits."""
+def checkout_url_for_line(line: CallLine, actor, *, return_url: str) -> str:
+    """Stripe Checkout in payment mode for what the line still owes: card, SPEI bank transfer
+    (``customer_balance`` with ``mx_bank_transfer``) or OXXO (10 to 10,000 MXN). The Payment is
+    recorded when Stripe reports the PaymentIntent. Commits."""
+    _require_stripe()
     line = services.get_call_line(line.id, actor, for_update=True)
+    return _checkout_url(line, actor, return_url=return_url)
+
+
+def _checkout_url(line: CallLine, actor, *, return_url: str, replaces: Payment | None = None) -> str:
     owed = ledger.line_outstanding(line.id)
     if owed <= 0:
         raise Conflict(_("Nothing is owed on this call line."))
-    organization = db.session.get(Organization, line.organization_id)
-    customer = ensure_customer(organization)
+    customer = ensure_customer(db.session.get(Organization, line.organization_id))
     metadata = _metadata(line)
     if replaces is not None:
         metadata["replaces_payment_id"] = str(replaces.id)
@@ -556,6 +575,7 @@ def on_session_payment_url(payment: Payment, *, return_url: str) -> str:
     declined one another way). The unfinished PaymentIntent is cancelled first, so that it can
     never succeed alongside the new one. The caller checks that the viewer may pay the line.
     Commits."""
+    _require_stripe()
     line = _lock_line(payment.call_line_id)
     payment = _lock_payment(payment.id)
     if payment.method != PaymentMethod.CARD or payment.status not in (PaymentStatus.REQUIRES_ACTION,
@@ -573,19 +593,8 @@ def on_session_payment_url(payment: Payment, *, return_url: str) -> str:
         db.session.commit()
         if intent.get("status") == "succeeded":
             raise Conflict(_("This payment already went through."))
-    holder = _SystemActor(organization_id=line.organization_id)
-    return checkout_url_for_line(line, holder, return_url=return_url, replaces=payment)
-
-
-@dataclass(frozen=True)
-class _SystemActor:
-    """Acts for the company when the caller already checked who may pay (``get_call_line``)."""
-
-    organization_id: int
-    id: None = None
-
-    def has_role(self, *roles: Role) -> bool:
-        return Role.INVESTOR in roles
+        line = _lock_line(line.id)
+    return _checkout_url(line, None, return_url=return_url, replaces=payment)
 
 
 # --------------------------------------------------------------------------
@@ -845,15 +854,31 @@ def _settle_refund_status(payment: Payment) -> None:
         payment.status = PaymentStatus.SUCCEEDED
 
 
-def apply_refunds(charge: dict, refunds: list[dict], *, actor=None) -> Payment | None:
-    """Book each refund of the charge once (by refund id); undo one that failed. Flushes."""
-    payment = _locked_payment_of_intent(object_id(charge.get("payment_intent")))
-    if payment is None:
-        log.info("charge %s is not for a PitchTank payment; refunds ignored", charge.get("id"))
+def _payment_with_booked_success(payment_intent_id: str | None, intent: dict | None, actor) -> Payment | None:
+    """The locked Payment, once its success is booked: the PaymentIntent's current state is
+    applied first, so a refund or dispute reported before the success still finds it booked."""
+    if intent:
+        apply_payment_intent(intent, actor=actor)
+    payment = _locked_payment_of_intent(payment_intent_id)
+    if payment is None and intent is None and payment_intent_id:
+        raise NotReadyYet(f"PaymentIntent {payment_intent_id} unknown here and Stripe not asked")
+    if payment is not None and active_success_booking(payment) is None:
+        if intent is None:
+            raise NotReadyYet(f"payment {payment.id}: success not booked yet")
+        log.error("money back on payment %s whose success is not booked; reconcile will report it", payment.id)
+        record("payment.stripe_unbooked_money_back", actor=actor, subject_type="call_line",
+               subject_id=payment.call_line_id, payment_id=payment.id)
         return None
-    if active_success_booking(payment) is None:
-        log.warning("refund on payment %s whose success is not booked; reconcile will report it", payment.id)
-        return payment
+    return payment
+
+
+def apply_refunds(charge: dict, refunds: list[dict], *, intent: dict | None = None, actor=None) -> Payment | None:
+    """Book each refund of the charge once (by refund id); undo one that failed. ``intent`` is
+    the charge's PaymentIntent as Stripe shows it now, when known. Flushes."""
+    payment = _payment_with_booked_success(object_id(charge.get("payment_intent")), intent, actor)
+    if payment is None:
+        log.info("charge %s: no booked PitchTank payment; refunds not applied", charge.get("id"))
+        return None
     for refund in sorted(refunds, key=lambda r: (r.get("created") or 0, r.get("id") or "")):
         amount, status = refund.get("amount"), refund.get("status")
         if not isinstance(amount, int) or amount <= 0 or not refund.get("id"):
@@ -878,11 +903,13 @@ def apply_refunds(charge: dict, refunds: list[dict], *, actor=None) -> Payment |
     return payment
 
 
-def apply_dispute(dispute: dict, *, payment_intent_id: str | None = None, actor=None) -> Payment | None:
-    """A chargeback: the disputed amount leaves the fund once; a won dispute brings it back."""
-    payment = _locked_payment_of_intent(object_id(dispute.get("payment_intent")) or payment_intent_id)
+def apply_dispute(dispute: dict, *, intent: dict | None = None, actor=None) -> Payment | None:
+    """A chargeback: the disputed amount leaves the fund once; a won dispute brings it back.
+    ``intent`` is the disputed PaymentIntent as Stripe shows it now, when known. Flushes."""
+    payment_intent_id = object_id(dispute.get("payment_intent")) or object_id(intent)
+    payment = _payment_with_booked_success(payment_intent_id, intent, actor)
     if payment is None or not dispute.get("id"):
-        log.info("dispute %s is not for a PitchTank payment; ignored", dispute.get("id"))
+        log.info("dispute %s: no booked PitchTank payment; not applied", dispute.get("id"))
         return None
     amount, status = dispute.get("amount"), dispute.get("status")
     if str(dispute.get("currency", payment.currency)).lower() != payment.currency.lower() \
@@ -903,7 +930,7 @@ def apply_dispute(dispute: dict, *, payment_intent_id: str | None = None, actor=
         if status != "warning_closed" and payment.status in SETTLED:
             payment.status = PaymentStatus.DISPUTED
     else:  # needs_response, under_review, lost: the funds were withdrawn
-        if booked is None and active_success_booking(payment) is not None:
+        if booked is None:
             _money_back(payment, amount, key, f"Dispute {dispute['id']} of {payment.stripe_payment_intent_id}")
             record("payment.disputed", actor=actor, subject_type="call_line", subject_id=payment.call_line_id,
                    payment_id=payment.id, dispute_id=dispute["id"], amount_cents=amount,

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from pitchtank.accounts.models import Role
 from pitchtank.audit.services import record
+from pitchtank.core import spreadsheets
 from pitchtank.core.authz import roles_required
 from pitchtank.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from pitchtank.core.labels import label
@@ -404,16 +405,11 @@ def copy_rubric(session_id: int):
 
 # ---------- Exports ----------
 
-def _download(session: PitchSession, kind: str, extension: str, table: exports.Table) -> Response:
-    data = exports.to_csv(table) if extension == "csv" else exports.to_xlsx(table)
+def _download(session: PitchSession, kind: str, extension: str, table: spreadsheets.Table) -> Response:
     record("export.downloaded", actor=current_user, subject_type="session", subject_id=session.id,
            export=kind, format=extension)
     db.session.commit()
-    name = exports.filename(session, EXPORT_KINDS[kind], extension)
-    response = Response(data, mimetype=exports.CSV_MIMETYPE if extension == "csv" else exports.XLSX_MIMETYPE)
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return spreadsheets.download(table, extension, exports.filename(session, EXPORT_KINDS[kind], extension))
 
 
 @bp.route("/sessions/<int:session_id>/export/scores.<any(csv, xlsx):extension>")

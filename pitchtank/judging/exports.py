@@ -7,8 +7,6 @@ such as ``=HYPERLINK(...)`` stays text when the file is opened in a spreadsheet.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,40 +19,15 @@ from sqlalchemy.orm import selectinload
 from pitchtank.accounts.models import User
 from pitchtank.audit.models import AuditEntry
 from pitchtank.audit.services import entries_for
-from pitchtank.core.timefields import local_zone
+from pitchtank.core.spreadsheets import (
+    Table,
+    local_time,
+)
 from pitchtank.events.models import Pitch, PitchSession
 from pitchtank.extensions import db
 from pitchtank.judging import results
 from pitchtank.judging.models import ScoreSheet
 from pitchtank.judging.rubrics import criteria_of
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-CSV_MIMETYPE = "text/csv; charset=utf-8"
-XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def safe_cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas: text starting with = + - @ tab or CR gets a leading apostrophe.
-
-    Numbers, dates and None pass unchanged; they are never read as formulas.
-    """
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
-@dataclass(frozen=True)
-class Table:
-    """What one export holds: a sheet title, the column headers and the rows."""
-
-    title: str
-    headers: list[str]
-    rows: list[list[Any]]
-
-
-def _local(value: datetime | None) -> datetime | None:
-    """An aware UTC time as naive America/Mexico_City wall-clock time (what Excel can hold)."""
-    return value.astimezone(local_zone()).replace(tzinfo=None, microsecond=0) if value else None
 
 
 def _yes_no(value: bool) -> str:
@@ -84,7 +57,7 @@ def score_table(session: PitchSession) -> Table:
             rows.append([
                 session.title, sheet.pitch.position, sheet.pitch.venture.name, sheet.judge.name,
                 score.criterion.key, score.value, _yes_no(not why), sheet.comment,
-                _local(sheet.updated_at), why,
+                local_time(sheet.updated_at), why,
             ])
     headers = [_("Session"), _("Position"), _("Venture"), _("Judge"), _("Criterion"), _("Value"),
                _("Counted"), _("Comment"), _("Updated (Mexico City time)"), _("Why not counted")]
@@ -187,66 +160,12 @@ def audit_rows(session: PitchSession) -> list[AuditRow]:
 def audit_table(session: PitchSession) -> Table:
     headers = [_("When (Mexico City time)"), _("Who"), _("Action"), _("Description"), _("Subject"),
                _("Reason"), _("Details")]
-    rows = [[_local(r.created_at), r.actor, r.action, r.label, r.subject, r.reason, r.details]
+    rows = [[local_time(r.created_at), r.actor, r.action, r.label, r.subject, r.reason, r.details]
             for r in audit_rows(session)]
     return Table(_("Audit log"), headers, rows)
 
 
 # ---------- Files ----------
-
-def _csv_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if value is None:
-        return ""
-    return safe_cell(value)
-
-
-def to_csv(table: Table) -> bytes:
-    """UTF-8 with a byte-order mark, so that Excel reads accents right; CRLF line ends."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([safe_cell(h) for h in table.headers])
-    for row in table.rows:
-        writer.writerow([_csv_value(v) for v in row])
-    return buffer.getvalue().encode("utf-8-sig")
-
-
-def to_xlsx(table: Table) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-
-    def cell(value: Any) -> Any:
-        if isinstance(value, str):
-            # Control characters are not allowed in the file's XML; a formula must stay text.
-            return safe_cell(ILLEGAL_CHARACTERS_RE.sub("", value))
-        return value
-
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = (table.title or "Sheet")[:31]
-    sheet.append([cell(h) for h in table.headers])
-    for header in sheet[1]:
-        header.font = Font(bold=True)
-    widths = [len(str(h)) for h in table.headers]
-    for row in table.rows:
-        sheet.append([cell(v) for v in row])
-        for index, value in enumerate(row):
-            if isinstance(value, datetime):
-                sheet.cell(row=sheet.max_row, column=index + 1).number_format = "yyyy-mm-dd hh:mm:ss"
-                length = 19
-            else:
-                length = len(str(value)) if value is not None else 0
-            widths[index] = max(widths[index], min(length, 60))
-    for index, width in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width + 2
-    sheet.freeze_panes = "A2"
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
-
 
 def filename(session: PitchSession, kind: str, extension: str) -> str:
     """``sesion-12-calificaciones.csv``: ASCII, so every browser keeps it as it is."""

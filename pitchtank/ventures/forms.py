@@ -52,12 +52,13 @@ class VentureForm(FlaskForm):
     equity_offered_pct = FiniteDecimalField(
         _l("Equity offered (%)"),
         places=2,
-        validators=[
-            InputRequired(REQUIRED),
-            NumberRange(min=Decimal("0.01"), max=Decimal(100),
-                        message=_l("The equity offered must be more than 0 % and at most 100 %.")),
-        ],
+        validators=[InputRequired(REQUIRED)],
     )
+
+    def validate_equity_offered_pct(self, field) -> None:
+        # Not NumberRange: it %-formats its message, and this one contains "%".
+        if field.data is not None and not 0 < field.data <= 100:
+            raise ValidationError(_l("The equity offered must be more than 0 % and at most 100 %."))
 
     def validate_ask(self, field) -> None:
         if field.data is not None and field.data.normalize().as_tuple().exponent < -2:

@@ -60,10 +60,13 @@ def new():
 @bp.route("/<int:venture_id>")
 def show(venture_id: int):
     """A venture's page: public once accepted, always for its owner and organizers."""
+    from pitchtank.fund.offers import deals_of_venture
+
     venture = services.get_visible_venture(venture_id, current_user)
     return render_template("ventures/show.html", venture=venture,
                            can_edit=venture.can_edit(current_user),
-                           can_view_deck=venture.can_view_deck(current_user))
+                           can_view_deck=venture.can_view_deck(current_user),
+                           deals=deals_of_venture(venture.id))
 
 
 @bp.route("/<int:venture_id>/edit", methods=["GET", "POST"])

@@ -15,10 +15,10 @@ from sqlalchemy import select
 
 from pitchtank.accounts.models import Role
 from pitchtank.audit.models import AuditEntry
+from pitchtank.core.spreadsheets import safe_cell
 from pitchtank.events.models import PitchSession
 from pitchtank.extensions import db
 from pitchtank.judging import results, rubrics, sheets, show
-from pitchtank.judging.exports import safe_cell
 from pitchtank.judging.models import ScoreSheet
 
 MEXICO_CITY = ZoneInfo("America/Mexico_City")
