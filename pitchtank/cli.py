@@ -68,5 +68,8 @@ def seed_demo(if_empty: bool):
 
 
 def register_commands(app: Flask) -> None:
+    from pitchtank.fund.cli import fund_cli
+
     app.cli.add_command(users_cli)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(fund_cli)

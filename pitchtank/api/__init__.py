@@ -40,5 +40,6 @@ def openapi_document():
 from pitchtank.accounts import api as _accounts_api  # noqa: E402,F401
 from pitchtank.events import api as _events_api  # noqa: E402,F401
 from pitchtank.fund import api as _fund_api  # noqa: E402,F401
+from pitchtank.fund import webhooks as _fund_webhooks  # noqa: E402,F401
 from pitchtank.judging import api as _judging_api  # noqa: E402,F401
 from pitchtank.ventures import api as _ventures_api  # noqa: E402,F401

@@ -7,7 +7,7 @@ import time
 from datetime import datetime
 from functools import wraps
 
-from flask import current_app, make_response, request
+from flask import current_app, g, make_response, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint, select
@@ -103,12 +103,15 @@ def idempotent(view):
         existing = _claim(key, request_hash)
         if existing is not None:
             return _replay(existing, request_hash)
-        response = make_response(view(*args, **kwargs))
+        g.defer_commit = True  # the answer is stored in the same transaction as the effect
+        try:
+            response = make_response(view(*args, **kwargs))
+        finally:
+            g.defer_commit = False
         record = _find(key)
-        if record is not None:
-            record.status_code = response.status_code
-            record.response_body = response.get_data()
-            db.session.commit()
+        record.status_code = response.status_code
+        record.response_body = response.get_data()
+        db.session.commit()
         return response
 
     wrapped.idempotent = True

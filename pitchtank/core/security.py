@@ -30,21 +30,27 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 CSRF_EXEMPT_ENDPOINTS: set[str] = {"api.create_token", "api.stripe_webhook"}
 
 
-def _is_bearer_request() -> bool:
-    return request.headers.get("Authorization", "").startswith("Bearer ")
+def _carries_valid_bearer_token() -> bool:
+    from pitchtank.accounts.auth_loader import bearer_token, token_record
+
+    token = bearer_token()
+    return token is not None and token_record(token) is not None
 
 
 def protect_from_csrf() -> None:
     """Every unsafe request carried by the browser's cookie needs the CSRF token.
 
-    Bearer-token API calls carry no ambient credentials, so they cannot be forged.
+    API calls with a valid bearer token carry no ambient credentials, so they cannot be
+    forged; a made-up ``Authorization`` header next to a session cookie gets no pass.
     """
     if not current_app.config.get("WTF_CSRF_ENABLED", True):
         return
     if request.method not in UNSAFE_METHODS or request.endpoint in CSRF_EXEMPT_ENDPOINTS:
         return
-    if request.path.startswith("/api/") and _is_bearer_request():
-        return
+    if request.path.startswith("/api/") and request.headers.get("Authorization", "").startswith("Bearer "):
+        # Without a session cookie there is no ambient credential to forge: the token decides (401).
+        if _carries_valid_bearer_token() or current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+            return
     csrf.protect()
 
 

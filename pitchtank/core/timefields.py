@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -11,6 +11,11 @@ from wtforms import DateTimeLocalField
 
 def local_zone() -> ZoneInfo:
     return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+
+
+def local_today() -> date:
+    """Today's date in Mexico City: due dates and deadlines are the cluster's calendar days."""
+    return datetime.now(local_zone()).date()
 
 
 def to_local_input(value: datetime | None) -> datetime | None:

@@ -43,3 +43,16 @@ def _after_rollback(session: Session, previous_transaction) -> None:
         return  # a savepoint rolled back; the outer transaction may still commit
     session.info.pop(_COMMIT_KEY, None)
     _run(session.info.pop(_ROLLBACK_KEY, []))
+
+
+def commit_request() -> None:
+    """Commit the request's work, unless an outer step (``Idempotency-Key``) commits it
+    together with what it records, so that both happen or neither does."""
+    from flask import g
+
+    from pitchtank.extensions import db
+
+    if g.get("defer_commit"):
+        db.session.flush()
+    else:
+        db.session.commit()

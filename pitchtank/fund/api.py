@@ -17,6 +17,7 @@ from pitchtank.api.openapi import Response, operation
 from pitchtank.api.schemas import Body, OrganizationRef, Out
 from pitchtank.api.validation import parse_json
 from pitchtank.core.authz import require_login, require_role
+from pitchtank.core.transaction import commit_request
 from pitchtank.extensions import db
 from pitchtank.fund import ledger, offers, queries, services
 from pitchtank.fund.models import FUND_NAME_MAX, REFERENCE_MAX, FundStatus
@@ -286,7 +287,7 @@ def create_pledge(fund_id: int):
     require_login()
     data = parse_json(PledgeIn)
     pledge = services.pledge(fund_id, current_user, data.amount_cents)
-    db.session.commit()
+    commit_request()
     return jsonify(pledge_out(pledge)), 201
 
 
@@ -302,7 +303,7 @@ def change_pledge(pledge_id: int):
     require_login()
     data = parse_json(PledgeChangeIn)
     pledge = services.change_pledge(pledge_id, current_user, data.amount_cents)
-    db.session.commit()
+    commit_request()
     return jsonify(pledge_out(pledge))
 
 
@@ -316,18 +317,19 @@ def my_pledges():
 
 
 @operation(bp, "/funds/<int:fund_id>/capital-calls", "POST", summary="Call a share of every open commitment",
-           who="organizer", body=CapitalCallIn,
+           who="organizer", body=CapitalCallIn, idempotent_key=True,
            responses={201: Response("The call with its lines", CapitalCallOut), **ORGANIZER_ERRORS,
                       404: Response("No such fund"), 409: Response("Nothing to call, or the fund is wound down"),
                       422: Response("Invalid data")},
            tag="fund")
+@idempotent
 def create_capital_call(fund_id: int):
     """Issue a capital call."""
     require_role(Role.ORGANIZER)
     data = parse_json(CapitalCallIn)
     call = services.issue_capital_call(fund_id, current_user, percent=data.percent, due_date=data.due_date,
                                        notice_date=data.notice_date)
-    db.session.commit()
+    commit_request()
     return jsonify(call_out(call, current_user)), 201
 
 
@@ -366,7 +368,7 @@ def record_transfer(line_id: int):
     data = parse_json(TransferIn)
     payment = services.record_transfer(line_id, current_user, amount_cents=data.amount_cents,
                                        paid_on=data.paid_on, reference=data.reference)
-    db.session.commit()
+    commit_request()
     return jsonify(payment_out(payment).model_dump(mode="json")), 201
 
 
@@ -383,7 +385,7 @@ def create_allocation(fund_id: int):
     data = parse_json(AllocationIn)
     allocation = services.allocate(fund_id, current_user, venture_id=data.venture_id,
                                    amount_cents=data.amount_cents, note=data.note)
-    db.session.commit()
+    commit_request()
     return jsonify(AllocationOut.model_validate(allocation).model_dump(mode="json")), 201
 
 
@@ -463,7 +465,7 @@ def create_offer(pitch_id: int):
     data = parse_json(OfferIn)
     offer = offers.make_offer(pitch_id, current_user, amount_cents=data.amount_cents,
                               equity_pct=data.equity_pct, terms=data.terms)
-    db.session.commit()
+    commit_request()
     return jsonify(offer_out(offer)), 201
 
 

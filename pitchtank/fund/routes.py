@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from pitchtank.accounts.models import Role
 from pitchtank.audit.services import record
 from pitchtank.core import spreadsheets
+from pitchtank.core.timefields import local_today
 from pitchtank.core.authz import roles_required
 from pitchtank.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from pitchtank.core.forms import ConfirmForm, apply_errors
@@ -490,7 +491,7 @@ class FundPanel:
 
     @property
     def taking_commitments(self) -> bool:
-        return self.fund.status == FundStatus.OPEN and self.fund.commitment_deadline >= utcnow().date()
+        return self.fund.status == FundStatus.OPEN and self.fund.commitment_deadline >= local_today()
 
 
 def _refunds(pledge: Pledge) -> list[dict]:

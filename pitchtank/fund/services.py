@@ -13,6 +13,7 @@ from pitchtank.accounts.models import Role, User
 from pitchtank.audit.services import record
 from pitchtank.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from pitchtank.core.i18n import format_money
+from pitchtank.core.timefields import local_today
 from pitchtank.core.types import utcnow
 from pitchtank.extensions import db
 from pitchtank.fund import ledger
@@ -80,7 +81,7 @@ def create_fund(actor: User, data: FundData) -> Fund:
         errors["clabe"] = [_("The CLABE must be 18 digits with a valid check digit.")]
     if not 0 <= data.cooling_off_days <= 90:
         errors["cooling_off_days"] = [_("Between 0 and 90 days.")]
-    if data.commitment_deadline < utcnow().date():
+    if data.commitment_deadline < local_today():
         errors["commitment_deadline"] = [_("The deadline cannot be in the past.")]
     if errors:
         raise ValidationFailed(errors, _("Some fields are not valid."))
@@ -118,7 +119,7 @@ def pledge(fund_id: int, investor: User, amount_cents: int) -> Pledge:
     """A member company commits capital to the fund; one commitment per company, raised later."""
     organization = _investor_organization(investor)
     fund = get_fund(fund_id, for_update=True)
-    if fund.status != FundStatus.OPEN or fund.commitment_deadline < utcnow().date():
+    if fund.status != FundStatus.OPEN or fund.commitment_deadline < local_today():
         raise Conflict(_("The fund is not taking commitments."))
     if errors := _amount_problems(amount_cents):
         raise ValidationFailed(errors, _("Some fields are not valid."))
@@ -218,7 +219,7 @@ def issue_capital_call(fund_id: int, actor: User, *, percent: Decimal, due_date:
     if fund.status == FundStatus.WOUND_DOWN:
         raise Conflict(_("The fund was wound down."))
     percent_bp = _percent_bp(percent)
-    notice_date = notice_date or utcnow().date()
+    notice_date = notice_date or local_today()
     if due_date < notice_date:
         raise ValidationFailed({"due_date": [_("The due date cannot be before the notice date.")]})
     figures = ledger.all_company_figures(fund.id)
@@ -280,7 +281,7 @@ def record_transfer(line_id: int, actor: User, *, amount_cents: int, paid_on: da
     reference = (reference or "").strip()
     if not reference or len(reference) > REFERENCE_MAX:
         errors["reference"] = [_("Enter the transfer's reference (at most %(n)s characters).", n=REFERENCE_MAX)]
-    if paid_on > utcnow().date():
+    if paid_on > local_today():
         errors["paid_on"] = [_("The payment date cannot be in the future.")]
     if errors:
         raise ValidationFailed(errors, _("Some fields are not valid."))
@@ -347,4 +348,4 @@ def line_status(line: CallLine) -> str:
         return "paid"
     if outstanding < line.amount_cents:
         return "partial"
-    return "overdue" if line.call.due_date < utcnow().date() else "unpaid"
+    return "overdue" if line.call.due_date < local_today() else "unpaid"

@@ -329,13 +329,14 @@ def apply_setup_intent(intent: dict, *, card_summary: str | None = None) -> Stri
     status = intent.get("status")
     payment_method_id = object_id(intent.get("payment_method"))
     if status == "succeeded" and payment_method_id:
-        if row.payment_method_id != payment_method_id:
+        changed = row.payment_method_id != payment_method_id
+        if changed:
             record("stripe.card_saved", actor=None, subject_type="organization", subject_id=row.organization_id,
                    setup_intent_id=intent.get("id"))
         row.payment_method_id = payment_method_id
         row.setup_intent_id = intent.get("id")
         row.setup_status = "succeeded"
-        row.card_summary = card_summary or row.card_summary or "••••"
+        row.card_summary = card_summary or ("••••" if changed or not row.card_summary else row.card_summary)
     elif row.setup_status == "succeeded" and row.setup_intent_id != intent.get("id"):
         # An attempt to replace a card that works did not finish: the working card stays.
         # (Checkout showed the holder why, while they were there.)

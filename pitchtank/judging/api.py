@@ -22,6 +22,7 @@ from pitchtank.core.authz import require_login, require_role
 from pitchtank.core.errors import PermissionDenied
 from pitchtank.events.api import SessionOut, session_out
 from pitchtank.events.services import get_session
+from pitchtank.core.transaction import commit_request
 from pitchtank.extensions import db
 from pitchtank.judging import live_state, results, rubrics, sheets, show, votes
 from pitchtank.judging.models import COMMENT_MAX, CRITERION_NAME_MAX, KEY_MAX, REASON_MAX
@@ -192,7 +193,7 @@ def put_my_scores(pitch_id: int):
     data = parse_json(ScoresIn)
     result = sheets.submit(pitch_id, current_user, scores=data.scores, comment=data.comment,
                            client_seq=data.client_seq)
-    db.session.commit()
+    commit_request()
     return jsonify(_scores_out(pitch_id, result.sheet, result.stored))
 
 

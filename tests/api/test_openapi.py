@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from datetime import date, datetime, timedelta
 
@@ -18,6 +19,7 @@ from pitchtank.core.types import utcnow
 from pitchtank.events.models import Submission
 from pitchtank.fund import services as fund_services
 from tests.factories import PASSWORD
+from tests.stripe_fake import FAKE_WEBHOOK_SECRET, make_event, signed_headers
 
 DOC_URI = "urn:pitchtank:openapi"
 PROBLEM_TYPE = "application/problem+json"
@@ -525,8 +527,15 @@ def _valid_clabe(first_17: str) -> str:
     return next(first_17 + str(d) for d in range(10) if fund_services.is_valid_clabe(first_17 + str(d)))
 
 
-def test_fund_operations_answer_as_documented(contract, document, make, db, api_token):
+def test_fund_operations_answer_as_documented(contract, document, make, db, api_token, app, monkeypatch):
     c = contract
+    # Stripe's webhook: refused without a configured secret, applied once signed with it.
+    c.call("post", "/webhooks/stripe", 400)
+    monkeypatch.setitem(app.config, "STRIPE_WEBHOOK_SECRET", FAKE_WEBHOOK_SECRET)
+    event = json.dumps(make_event("customer.created", {"id": "cus_contract", "object": "customer"}))
+    c.call("post", "/webhooks/stripe", 200, data=event, headers=signed_headers(event))
+    c.call("post", "/webhooks/stripe", 400, data=event, headers=signed_headers(event, "whsec_wrong"))
+    c.call("post", "/webhooks/stripe", 422, data="[]", headers=signed_headers("[]"))
     company = make.organization("Bajío Software")
     investor = make.user(Role.INVESTOR, organization_=company)
     venture = make.venture()
