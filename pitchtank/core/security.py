@@ -47,10 +47,13 @@ def protect_from_csrf() -> None:
         return
     if request.method not in UNSAFE_METHODS or request.endpoint in CSRF_EXEMPT_ENDPOINTS:
         return
-    if request.path.startswith("/api/") and request.headers.get("Authorization", "").startswith("Bearer "):
-        # Without a session cookie there is no ambient credential to forge: the token decides (401).
-        if _carries_valid_bearer_token() or current_app.config["SESSION_COOKIE_NAME"] not in request.cookies:
-            return
+    # A valid token, or no session cookie at all, leaves no ambient credential to forge.
+    if (
+        request.path.startswith("/api/")
+        and request.headers.get("Authorization", "").startswith("Bearer ")
+        and (_carries_valid_bearer_token() or current_app.config["SESSION_COOKIE_NAME"] not in request.cookies)
+    ):
+        return
     csrf.protect()
 
 

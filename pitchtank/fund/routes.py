@@ -19,12 +19,11 @@ from sqlalchemy import func, select
 from pitchtank.accounts.models import Role
 from pitchtank.audit.services import record
 from pitchtank.core import spreadsheets
-from pitchtank.core.timefields import local_today
 from pitchtank.core.authz import roles_required
 from pitchtank.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from pitchtank.core.forms import ConfirmForm, apply_errors
 from pitchtank.core.i18n import format_money
-from pitchtank.core.timefields import local_zone
+from pitchtank.core.timefields import local_today, local_zone
 from pitchtank.core.types import utcnow
 from pitchtank.events.models import Pitch, PitchSession, PitchStatus, SessionStatus
 from pitchtank.events.services import get_session

@@ -20,9 +20,9 @@ from pitchtank.api.schemas import Body, Out
 from pitchtank.api.validation import parse_json
 from pitchtank.core.authz import require_login, require_role
 from pitchtank.core.errors import PermissionDenied
+from pitchtank.core.transaction import commit_request
 from pitchtank.events.api import SessionOut, session_out
 from pitchtank.events.services import get_session
-from pitchtank.core.transaction import commit_request
 from pitchtank.extensions import db
 from pitchtank.judging import live_state, results, rubrics, sheets, show, votes
 from pitchtank.judging.models import COMMENT_MAX, CRITERION_NAME_MAX, KEY_MAX, REASON_MAX
