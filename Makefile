@@ -46,6 +46,10 @@ chromium:
 test: install-test translations lint chromium
 	$(BIN)/python -m pytest
 
+# Needs the machine's PostgreSQL and Redis; prints a table and, last, one JSON line of figures.
+bench: install-test translations
+	$(BIN)/python bench/run.py
+
 clean:
 	rm -rf $(VENV) instance/pitchtank.sqlite3
 
