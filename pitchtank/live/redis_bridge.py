@@ -113,7 +113,7 @@ class RedisBridge:
             self._thread = threading.Thread(
                 target=self._listen_forever,
                 args=(self._stopping,),
-                name="pitchtank-live-redis",
+                name=f"pitchtank-live-redis-{id(self):x}",
                 daemon=True,
             )
             self._thread.start()

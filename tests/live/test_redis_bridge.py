@@ -55,7 +55,9 @@ def test_listener_ignores_malformed_payloads(make_bridge, redis_url, channel, ca
     finally:
         raw.close()
     assert bridge.running
-    assert sum("malformed" in record.getMessage() for record in caplog.records) == 2
+    # Other listeners in this process (the app's own broker) may log the same payloads.
+    ours = [r for r in caplog.records if r.threadName == bridge._thread.name and "malformed" in r.getMessage()]
+    assert len(ours) == 2
 
 
 def test_publish_while_redis_is_unreachable_returns_false(make_bridge, caplog):
