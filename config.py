@@ -50,6 +50,8 @@ class Config:
     DEMO_ALLOWED = True
     # Streams end after this long and the browser reconnects, recycling worker connections.
     STREAM_MAX_SECONDS = 300
+    # While scores pour in, leaderboard readers may get standings this many seconds old.
+    LEADERBOARD_MAX_STALENESS = 0.25
 
     STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY") or None
     STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET") or None
@@ -72,6 +74,8 @@ class TestingConfig(Config):
     # Hashing stays scrypt; a lower work factor keeps hundreds of test logins fast.
     PASSWORD_HASH_METHOD = "scrypt:1024:8:1"  # noqa: S105
     LOGIN_RATE_LIMIT = "1000 per minute"
+    # Tests read their own writes at once; staleness is covered by its own unit test.
+    LEADERBOARD_MAX_STALENESS = 0.0
 
 
 class ProductionConfig(Config):

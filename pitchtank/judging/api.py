@@ -240,11 +240,12 @@ def _watchable_session(session_id: int):
 def get_leaderboard(session_id: int):
     """Read the standings cheaply: the version is checked before anything is computed."""
     session = _watchable_session(session_id)
-    etag = f"lb-{session.id}-{session.scores_version}-{session.status.value}"
+    standings = results.standings(session)  # cached per version: no ranking on a repeat read
+    etag = f"lb-{session.id}-{standings.version}-{session.status.value}"
     if request.if_none_match.contains(etag):
         response = current_app.response_class(status=304)
     else:
-        response = jsonify(results.standings(session).as_dict())
+        response = jsonify(standings.as_dict())
     response.set_etag(etag)
     # Shared caches (a CDN) may keep it briefly; the ETag makes revalidation cheap.
     response.headers["Cache-Control"] = "public, max-age=1, stale-while-revalidate=2" \

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from pitchtank.core.types import utcnow
-from pitchtank.events.models import Pitch, PitchSession, SessionStatus
+from pitchtank.events.models import Pitch, PitchSession, SessionJudge, SessionStatus, Submission
 from pitchtank.extensions import db
 from pitchtank.judging import scoring
-from pitchtank.judging.models import AudienceVote, Recusal, ResultSnapshot, ScoreSheet
+from pitchtank.judging.models import (
+    AudienceVote,
+    Recusal,
+    ResultSnapshot,
+    RubricCriterion,
+    Score,
+    ScoreSheet,
+)
 from pitchtank.judging.rubrics import criteria_of, scoring_criteria
+from pitchtank.ventures.models import Venture
 
 
 @dataclass(frozen=True)
@@ -30,22 +40,34 @@ class Standings:
 
 
 class _StandingsCache:
-    """Per-process memo of the newest standings of each session, keyed by its version."""
+    """Per-process memo of the newest standings of each session.
+
+    While judges are scoring, the version moves several times a second; readers are then
+    served standings at most ``max_age`` seconds old (with their own version as the ETag)
+    instead of every reader ranking the whole session again.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._items: dict[int, Standings] = {}
+        self._items: dict[int, tuple[Standings, float]] = {}
 
-    def get(self, session_id: int, version: int) -> Standings | None:
+    def get(self, session_id: int, version: int, max_age: float = 0.0) -> Standings | None:
         with self._lock:
             cached = self._items.get(session_id)
-        return cached if cached is not None and cached.version == version else None
+        if cached is None:
+            return None
+        standings, computed_at = cached
+        if standings.version == version or (
+            standings.version < version and time.monotonic() - computed_at < max_age
+        ):
+            return standings
+        return None
 
     def put(self, standings: Standings) -> None:
         with self._lock:
             current = self._items.get(standings.session_id)
-            if current is None or current.version <= standings.version:
-                self._items[standings.session_id] = standings
+            if current is None or current[0].version <= standings.version:
+                self._items[standings.session_id] = (standings, time.monotonic())
 
     def clear(self) -> None:
         with self._lock:
@@ -79,27 +101,51 @@ def recusals_of(session: PitchSession) -> set[tuple[int, int]]:
     return {(judge_id, pitch_id) for judge_id, pitch_id in rows}
 
 
+def _counting_values(session_id: int) -> list[scoring.JudgeScore]:
+    """The counting scores as plain rows: one query, no ORM objects (this runs on every change)."""
+    recused = select(Recusal.id).where(Recusal.pitch_id == ScoreSheet.pitch_id, Recusal.judge_id == ScoreSheet.judge_id)
+    rows = db.session.execute(
+        select(ScoreSheet.judge_id, ScoreSheet.pitch_id, RubricCriterion.key, Score.value)
+        .join(Pitch, Pitch.id == ScoreSheet.pitch_id)
+        .join(Score, Score.sheet_id == ScoreSheet.id)
+        .join(RubricCriterion, RubricCriterion.id == Score.criterion_id)
+        .where(Pitch.session_id == session_id, ScoreSheet.voided_at.is_(None), ~recused.exists())
+    )
+    values: dict[tuple[int, int], dict[str, float]] = {}
+    for judge_id, pitch_id, key, value in rows:
+        values.setdefault((judge_id, pitch_id), {})[key] = value
+    return [scoring.JudgeScore(judge_id=j, pitch_id=p, values=v) for (j, p), v in values.items()]
+
+
+def _running_order(session_id: int) -> list[tuple[int, int, int, str]]:
+    """(pitch id, position, venture id, venture name) in order, in one query."""
+    rows = db.session.execute(
+        select(Pitch.id, Pitch.position, Venture.id, Venture.name)
+        .join(Submission, Submission.id == Pitch.submission_id)
+        .join(Venture, Venture.id == Submission.venture_id)
+        .where(Pitch.session_id == session_id).order_by(Pitch.position)
+    )
+    return [tuple(row) for row in rows]
+
+
 def compute(session: PitchSession, version: int) -> Standings:
     """Rank the session's pitches from the scores that count right now."""
     criteria = scoring_criteria(criteria_of(session))
-    pitches = list(session.pitches)
-    judge_ids = [a.user_id for a in session.judge_assignments]
+    pitches = _running_order(session.id)
+    judge_ids = list(db.session.scalars(select(SessionJudge.user_id).where(SessionJudge.session_id == session.id)))
     recused = recusals_of(session)
-    judge_scores = [
-        scoring.JudgeScore(judge_id=s.judge_id, pitch_id=s.pitch_id, values=s.values)
-        for s in counting_sheets(session)
-    ]
-    ranked = scoring.rank_pitches(criteria, judge_scores, [p.id for p in pitches]) if criteria else []
-    by_id = {p.id: p for p in pitches}
+    judge_scores = _counting_values(session.id)
+    ranked = scoring.rank_pitches(criteria, judge_scores, [p[0] for p in pitches]) if criteria else []
+    by_id = {p[0]: p for p in pitches}
     entries = []
     for result in ranked:
-        pitch = by_id[result.pitch_id]
-        expected = sum(1 for judge_id in judge_ids if (judge_id, pitch.id) not in recused)
+        pitch_id, position, venture_id, venture_name = by_id[result.pitch_id]
+        expected = sum(1 for judge_id in judge_ids if (judge_id, pitch_id) not in recused)
         entries.append({
             "rank": result.rank,
-            "pitch_id": pitch.id,
-            "position": pitch.position,
-            "venture": {"id": pitch.venture.id, "name": pitch.venture.name},
+            "pitch_id": pitch_id,
+            "position": position,
+            "venture": {"id": venture_id, "name": venture_name},
             "score": _round(result.score),
             "score_raw": _round(result.score_raw),
             "judges_scored": result.judges_scored,
@@ -124,7 +170,7 @@ def standings(session: PitchSession) -> Standings:
         if snapshot is not None:
             data = snapshot.leaderboard
             return Standings(session.id, session.scores_version, True, data["entries"], data["tie_break_rule"])
-    cached = cache.get(session.id, session.scores_version)
+    cached = cache.get(session.id, session.scores_version, current_app.config["LEADERBOARD_MAX_STALENESS"])
     if cached is not None:
         return cached
     fresh = compute(session, session.scores_version)

@@ -6,6 +6,7 @@ with greenlets once gevent has monkey-patched ``threading``.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -22,6 +23,16 @@ class Message:
     event: str
     id: int
     data: dict[str, Any] = field(default_factory=dict)
+    # The SSE text, encoded once however many viewers receive the message.
+    _sse: str | None = field(default=None, init=False, compare=False, repr=False)
+
+    def sse_text(self) -> str:
+        """The message as one SSE event: id, event and one line of compact JSON data."""
+        if self._sse is None:
+            # json.dumps escapes CR and LF inside strings, so the data always stays on one line.
+            data = json.dumps(self.data, separators=(",", ":"), ensure_ascii=False)
+            object.__setattr__(self, "_sse", f"id: {self.id}\nevent: {self.event}\ndata: {data}\n\n")
+        return self._sse
 
     def __post_init__(self) -> None:
         # The event name becomes an SSE field: a line break in it would forge other fields.

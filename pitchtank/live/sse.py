@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Iterator
 
@@ -14,9 +13,7 @@ HEARTBEAT_TEXT = "ping"
 
 def format_sse(message: Message) -> str:
     """``message`` as one SSE event: id, event and one line of compact JSON data."""
-    # json.dumps escapes CR and LF inside strings, so the data always stays on one line.
-    data = json.dumps(message.data, separators=(",", ":"), ensure_ascii=False)
-    return f"id: {message.id}\nevent: {message.event}\ndata: {data}\n\n"
+    return message.sse_text()
 
 
 def comment(text: str) -> str:

@@ -158,3 +158,15 @@ def test_a_hidden_leaderboard_keeps_the_stream_open_without_entries(live_session
     finally:
         app.config["STREAM_MAX_SECONDS"] = 300
     assert "event: pitch" in body and '"hidden":true' in body and '"entries":[]' in body
+
+
+def test_standings_cache_serves_recent_standings_while_scores_pour_in():
+    from pitchtank.judging.results import Standings, _StandingsCache
+
+    cache = _StandingsCache()
+    cache.put(Standings(7, 3, False, [], {}))
+    assert cache.get(7, 3).version == 3
+    assert cache.get(7, 4) is None  # exact by default: a reader sees its own write
+    assert cache.get(7, 4, max_age=60).version == 3  # under load, recent enough is served
+    cache.put(Standings(7, 2, False, [], {}))  # an older computation never replaces a newer one
+    assert cache.get(7, 3).version == 3
