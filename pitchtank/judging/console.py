@@ -20,7 +20,6 @@ from pitchtank.core.types import utcnow
 from pitchtank.events.models import (
     Event,
     LivePhase,
-    Pitch,
     PitchSession,
     PitchStatus,
     ScoringState,
@@ -31,11 +30,10 @@ from pitchtank.extensions import db
 from pitchtank.judging import exports, live_state, results, rubrics, show
 from pitchtank.judging.forms import ActionForm, CopyRubricForm, RubricForm, VoidForm
 from pitchtank.judging.models import WEIGHT_MAX, RubricCriterion
+from pitchtank.judging.show import ACTION_NAMES, available_actions, pitch_actions
 
 bp = Blueprint("judging_console", __name__)
 
-ACTION_NAMES = ("start", "qa", "open_scoring", "close_scoring", "next", "pause", "resume", "end", "publish",
-                "show_leaderboard", "hide_leaderboard")
 # The main controls, in the order the show uses them.
 MAIN_ACTIONS = ("start", "qa", "open_scoring", "close_scoring", "next", "pause", "resume", "end", "publish")
 PER_PITCH_ACTIONS = ("open_scoring", "close_scoring")
@@ -91,48 +89,6 @@ EXPORT_KINDS = {"scores": "calificaciones", "results": "resultados", "audit": "a
 
 
 # ---------- What fits the session's state (mirrors the rules in show.py) ----------
-
-def available_actions(session: PitchSession) -> list[str]:
-    """The show's actions that fit the session's state right now."""
-    fits: set[str] = set()
-    live = session.status == SessionStatus.LIVE
-    any_open = any(p.scoring == ScoringState.OPEN for p in session.pitches)
-    current = session.current_pitch
-    if session.status == SessionStatus.SCHEDULED:
-        fits.add("start")
-    if live and current is not None:
-        if session.phase == LivePhase.PITCH:
-            fits.add("qa")
-        if current.scoring == ScoringState.OPEN:
-            fits.add("close_scoring")
-        else:
-            fits.add("open_scoring")
-            if any(p.position > current.position for p in session.pitches):
-                fits.add("next")
-    if live:
-        if session.paused_remaining_seconds is not None:
-            fits.add("resume")
-        elif session.phase_ends_at is not None:
-            fits.add("pause")
-        if not any_open:
-            fits.add("end")
-    if session.status == SessionStatus.ENDED and not any_open:
-        fits.add("publish")
-    if session.status != SessionStatus.PUBLISHED:
-        fits.add("hide_leaderboard" if session.leaderboard_public else "show_leaderboard")
-    return [a for a in ACTION_NAMES if a in fits]
-
-
-def pitch_actions(session: PitchSession, pitch: Pitch) -> list[str]:
-    """Close or (re)open scoring for a pitch that has left the stage."""
-    if pitch.id == session.current_pitch_id or pitch.status != PitchStatus.DONE:
-        return []
-    if pitch.scoring == ScoringState.OPEN:
-        return ["close_scoring"]
-    if session.status in {SessionStatus.LIVE, SessionStatus.ENDED}:
-        return ["open_scoring"]
-    return []
-
 
 def _remaining_seconds(session: PitchSession) -> int | None:
     if session.paused_remaining_seconds is not None:

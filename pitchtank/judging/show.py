@@ -24,9 +24,9 @@ from pitchtank.judging import broadcast, results
 from pitchtank.judging.models import REASON_MAX, ScoreSheet
 from pitchtank.judging.rubrics import MIN_CRITERIA, criteria_of
 
-# The API's actions, plus the console's finer steps.
-API_ACTIONS = ("start", "next", "open_scoring", "close_scoring", "end", "publish")
-CONSOLE_ACTIONS = API_ACTIONS + ("qa", "pause", "resume", "show_leaderboard", "hide_leaderboard")
+# Every action of the show, in the order the console shows its buttons.
+ACTION_NAMES = ("start", "qa", "open_scoring", "close_scoring", "next", "pause", "resume", "end", "publish",
+                "show_leaderboard", "hide_leaderboard")
 
 
 def lock_session(session_id: int) -> PitchSession:
@@ -211,6 +211,52 @@ def void_sheet(session: PitchSession, actor: User, *, pitch_id: int, judge_id: i
     return sheet
 
 
+
+def available_actions(session: PitchSession) -> list[str]:
+    """The show's actions that fit the session's state right now (the console's buttons).
+
+    Kept beside the actions themselves, so that a rule changes in one place.
+    """
+    fits: set[str] = set()
+    live = session.status == SessionStatus.LIVE
+    any_open = any(p.scoring == ScoringState.OPEN for p in session.pitches)
+    current = session.current_pitch
+    if session.status == SessionStatus.SCHEDULED:
+        fits.add("start")
+    if live and current is not None:
+        if session.phase == LivePhase.PITCH:
+            fits.add("qa")
+        if current.scoring == ScoringState.OPEN:
+            fits.add("close_scoring")
+        else:
+            fits.add("open_scoring")
+            if any(p.position > current.position for p in session.pitches):
+                fits.add("next")
+    if live:
+        if session.paused_remaining_seconds is not None:
+            fits.add("resume")
+        elif session.phase_ends_at is not None:
+            fits.add("pause")
+        if not any_open:
+            fits.add("end")
+    if session.status == SessionStatus.ENDED and not any_open:
+        fits.add("publish")
+    if session.status != SessionStatus.PUBLISHED:
+        fits.add("hide_leaderboard" if session.leaderboard_public else "show_leaderboard")
+    return [a for a in ACTION_NAMES if a in fits]
+
+
+def pitch_actions(session: PitchSession, pitch: Pitch) -> list[str]:
+    """Close or (re)open scoring for a pitch that has left the stage."""
+    if pitch.id == session.current_pitch_id or pitch.status != PitchStatus.DONE:
+        return []
+    if pitch.scoring == ScoringState.OPEN:
+        return ["close_scoring"]
+    if session.status in {SessionStatus.LIVE, SessionStatus.ENDED}:
+        return ["open_scoring"]
+    return []
+
+
 def _pitch_of(session: PitchSession, pitch_id: int) -> Pitch:
     pitch = next((p for p in session.pitches if p.id == pitch_id), None)
     if pitch is None:
@@ -229,7 +275,7 @@ ACTIONS = {
 def control(session_id: int, action: str, actor: User, **params) -> PitchSession:
     """Apply one action of the show; 409 when it does not fit the session's state."""
     if action not in ACTIONS:
-        raise ValidationFailed({"action": [_("Choose one of: %(choices)s.", choices=", ".join(CONSOLE_ACTIONS))]})
+        raise ValidationFailed({"action": [_("Choose one of: %(choices)s.", choices=", ".join(ACTION_NAMES))]})
     session = lock_session(session_id)
     ACTIONS[action](session, actor, **params)
     _bump_state(session)
