@@ -35,7 +35,7 @@ run: install translations
 	$(BIN)/flask --app pitchtank run --host $(HOST) --port $(PORT) --with-threads
 
 lint: install-test
-	$(BIN)/ruff check pitchtank tests config.py wsgi.py migrations
+	$(BIN)/ruff check pitchtank tests bench config.py wsgi.py migrations gunicorn.conf.py
 
 # The browser tests drive Debian's chromium (Playwright's own browser download is not used).
 chromium:
