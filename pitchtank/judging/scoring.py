@@ -23,16 +23,16 @@ Copeland score (the rank-based view)
     placed strictly higher wins the pair. Copeland score = wins - losses, so a drawn pair
     counts 0 for both and the scores of a session sum to zero.
 
-Means and standard deviations use ``statistics``, which sums exactly, so results do not
-depend on the order in which judges or scores are given.
+Means and standard deviations sum with ``math.fsum``, which is correctly rounded, so results
+do not depend on the order in which judges or scores are given.
 """
 
 from __future__ import annotations
 
-import statistics
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import combinations, pairwise
+from itertools import pairwise
 from typing import TypeAlias
 
 SCORE_DECIMALS = 6
@@ -107,18 +107,36 @@ class PitchResult:
 
 def weighted_total(criteria: Sequence[Criterion], values: Mapping[str, float]) -> float | None:
     """Weighted mean of the values on the rubric's scale; None if a weighted value is missing."""
+    return _total_function(criteria)(values)
+
+
+def _total_function(criteria: Sequence[Criterion]) -> Callable[[Mapping[str, float]], float | None]:
+    """``weighted_total`` for one rubric, with the rubric's arithmetic done once."""
     weighted = [criterion for criterion in criteria if criterion.weight > 0]
     if not weighted:
         raise ValueError("the rubric has no weighted criteria")
-    if any(criterion.key not in values for criterion in weighted):
-        return None
-    total_weight = sum(criterion.weight for criterion in weighted)
-    if len({(criterion.min, criterion.max) for criterion in weighted}) == 1:
-        return sum(c.weight * values[c.key] for c in weighted) / total_weight
-    fraction = sum(c.weight * (values[c.key] - c.min) / (c.max - c.min) for c in weighted)
+    keys = [c.key for c in weighted]
+    total_weight = sum(c.weight for c in weighted)
+    if len({(c.min, c.max) for c in weighted}) == 1:
+        weights = [(c.key, c.weight) for c in weighted]
+
+        def same_scale(values: Mapping[str, float]) -> float | None:
+            if any(key not in values for key in keys):
+                return None
+            return sum(weight * values[key] for key, weight in weights) / total_weight
+
+        return same_scale
+    parts = [(c.key, c.weight, c.min, c.max - c.min) for c in weighted]
     low = sum(c.weight * c.min for c in weighted) / total_weight
     high = sum(c.weight * c.max for c in weighted) / total_weight
-    return low + (high - low) * fraction / total_weight
+
+    def mixed_scales(values: Mapping[str, float]) -> float | None:
+        if any(key not in values for key in keys):
+            return None
+        fraction = sum(weight * (values[key] - minimum) / span for key, weight, minimum, span in parts)
+        return low + (high - low) * fraction / total_weight
+
+    return mixed_scales
 
 
 def judge_totals(
@@ -126,6 +144,7 @@ def judge_totals(
 ) -> dict[int, dict[int, float]]:
     """Each judge's complete weighted totals for the given pitches, keyed judge -> pitch."""
     wanted = set(pitch_ids)
+    total_of = _total_function(criteria)
     seen: set[tuple[int, int]] = set()
     totals: dict[int, dict[int, float]] = {}
     for score in judge_scores:
@@ -134,7 +153,7 @@ def judge_totals(
         if (score.judge_id, score.pitch_id) in seen:
             raise ValueError(f"judge {score.judge_id} scored pitch {score.pitch_id} twice")
         seen.add((score.judge_id, score.pitch_id))
-        total = weighted_total(criteria, score.values)
+        total = total_of(score.values)
         if total is not None:
             totals.setdefault(score.judge_id, {})[score.pitch_id] = total
     return totals
@@ -145,14 +164,14 @@ def normalized_scores(totals: Totals, *, min_pitches_for_z: int = 5) -> dict[int
     every_total = [total for by_pitch in totals.values() for total in by_pitch.values()]
     if not every_total:
         return {}
-    global_mean = statistics.mean(every_total)
-    global_std = statistics.pstdev(every_total)
+    global_mean = _mean(every_total)
+    global_std = _pstdev(every_total, global_mean)
     rescaled: dict[int, list[float]] = {}
     for by_pitch in totals.values():
         if not by_pitch:
             continue
-        judge_mean = statistics.mean(by_pitch.values())
-        judge_std = statistics.pstdev(by_pitch.values())
+        judge_mean = _mean(by_pitch.values())
+        judge_std = _pstdev(by_pitch.values(), judge_mean)
         use_z = len(by_pitch) >= min_pitches_for_z and judge_std > 0
         for pitch_id, total in by_pitch.items():
             if use_z:
@@ -160,19 +179,88 @@ def normalized_scores(totals: Totals, *, min_pitches_for_z: int = 5) -> dict[int
             else:
                 value = global_mean + (total - judge_mean)
             rescaled.setdefault(pitch_id, []).append(value)
-    return {pitch_id: statistics.mean(values) for pitch_id, values in rescaled.items()}
+    return {pitch_id: _mean(values) for pitch_id, values in rescaled.items()}
+
+
+def _mean(values: Iterable[float]) -> float:
+    # math.fsum is correctly rounded, so the result never depends on the order of the values.
+    values = list(values)
+    return math.fsum(values) / len(values)
+
+
+def _pstdev(values: Iterable[float], mean: float) -> float:
+    values = list(values)
+    return math.sqrt(math.fsum((value - mean) ** 2 for value in values) / len(values))
 
 
 def copeland_scores(totals: Totals, pitch_ids: Sequence[int]) -> dict[int, int]:
-    """Wins minus losses per pitch in pairwise majority contests between judges' orderings."""
-    scores = dict.fromkeys(pitch_ids, 0)
-    for a, b in combinations(scores, 2):
-        margin = sum(_preference(by_pitch, a, b) for by_pitch in totals.values())
-        if margin:
-            winner, loser = (a, b) if margin > 0 else (b, a)
-            scores[winner] += 1
-            scores[loser] -= 1
+    """Wins minus losses per pitch in pairwise majority contests between judges' orderings.
+
+    Each judge's ordering becomes, per pitch, two bitsets over the running order: the pitches
+    that judge placed strictly below it and strictly above it. Summing those bitsets lane by
+    lane in bit-sliced counters compares a pitch with every other at once, so the work grows
+    with pitches × judges × log(judges) big-integer operations instead of pitches² × judges.
+    """
+    lane = {pitch_id: index for index, pitch_id in enumerate(pitch_ids)}
+    below: dict[int, list[int]] = {p: [] for p in pitch_ids}
+    above: dict[int, list[int]] = {p: [] for p in pitch_ids}
+    for by_pitch in totals.values():
+        rounded = sorted(
+            (round(total, SCORE_DECIMALS), pitch) for pitch, total in by_pitch.items() if pitch in lane
+        )
+        scored = 0
+        for _total, pitch in rounded:
+            scored |= 1 << lane[pitch]
+        lower = 0
+        index = 0
+        while index < len(rounded):
+            level = rounded[index][0]
+            group = 0
+            end = index
+            while end < len(rounded) and rounded[end][0] == level:
+                group |= 1 << lane[rounded[end][1]]
+                end += 1
+            for _total, pitch in rounded[index:end]:
+                below[pitch].append(lower)
+                above[pitch].append(scored & ~lower & ~group)
+            lower |= group
+            index = end
+    scores = {}
+    for pitch in pitch_ids:
+        wins = _count_lanes(below[pitch])
+        losses = _count_lanes(above[pitch])
+        greater, lesser = _compare_lanes(wins, losses)
+        scores[pitch] = greater.bit_count() - lesser.bit_count()
     return scores
+
+
+def _count_lanes(masks: list[int]) -> list[int]:
+    """Per lane, how many masks have that bit set, as bit planes (least significant first)."""
+    planes: list[int] = []
+    for mask in masks:
+        carry = mask
+        for level, plane in enumerate(planes):
+            planes[level] = plane ^ carry
+            carry &= plane
+            if not carry:
+                break
+        if carry:
+            planes.append(carry)
+    return planes
+
+
+def _compare_lanes(first: list[int], second: list[int]) -> tuple[int, int]:
+    """Lanes where the first count is greater, and lanes where it is smaller."""
+    width = max(len(first), len(second))
+    greater = lesser = 0
+    undecided = -1  # every lane
+    for level in range(width - 1, -1, -1):
+        a = first[level] if level < len(first) else 0
+        b = second[level] if level < len(second) else 0
+        greater |= undecided & a & ~b
+        lesser |= undecided & b & ~a
+        undecided &= ~(a ^ b)
+    return greater, lesser
 
 
 def rank_pitches(
@@ -195,7 +283,7 @@ def rank_pitches(
     per_pitch = _totals_per_pitch(totals)
     scores = normalized_scores(totals, min_pitches_for_z=min_pitches_for_z)
     copeland = copeland_scores(totals, pitch_order)
-    raw_means = {pitch_id: statistics.mean(values) for pitch_id, values in per_pitch.items()}
+    raw_means = {pitch_id: _mean(values) for pitch_id, values in per_pitch.items()}
     tie_keys = {
         pitch_id: (
             -round(raw_means.get(pitch_id, 0.0), SCORE_DECIMALS),
@@ -254,15 +342,6 @@ def _totals_per_pitch(totals: Totals) -> dict[int, list[float]]:
         for pitch_id, total in by_pitch.items():
             per_pitch.setdefault(pitch_id, []).append(total)
     return per_pitch
-
-
-def _preference(by_pitch: Mapping[int, float], a: int, b: int) -> int:
-    """+1 if the judge placed a above b, -1 if below, 0 if level or not scored both."""
-    if a not in by_pitch or b not in by_pitch:
-        return 0
-    total_a = round(by_pitch[a], SCORE_DECIMALS)
-    total_b = round(by_pitch[b], SCORE_DECIMALS)
-    return (total_a > total_b) - (total_a < total_b)
 
 
 def _primary_key(value: float | None) -> _SortKey:

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pitchtank.judging.scoring import (
+    SCORE_DECIMALS,
     TIE_BREAK_RULE,
     TIE_BREAKS,
     Criterion,
@@ -473,3 +474,36 @@ def test_judge_progress_never_exceeds_what_is_expected(
     for judge_id, (done, expected) in progress.items():
         assert 0 <= done <= expected <= 6
         assert expected == 6 - sum(judge == judge_id for judge, _ in recused)
+
+
+def _copeland_by_pairs(totals, pitch_ids):
+    """The definition, pair by pair: the reference the bit-sliced count must match."""
+    from itertools import combinations
+
+    def preference(by_pitch, a, b):
+        if a not in by_pitch or b not in by_pitch:
+            return 0
+        total_a, total_b = round(by_pitch[a], SCORE_DECIMALS), round(by_pitch[b], SCORE_DECIMALS)
+        return (total_a > total_b) - (total_a < total_b)
+
+    scores = dict.fromkeys(pitch_ids, 0)
+    for a, b in combinations(scores, 2):
+        margin = sum(preference(by_pitch, a, b) for by_pitch in totals.values())
+        if margin:
+            scores[a if margin > 0 else b] += 1
+            scores[b if margin > 0 else a] -= 1
+    return scores
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.dictionaries(
+        st.integers(1, 12),
+        st.dictionaries(st.integers(1, 15), st.sampled_from([1.0, 2.5, 4.0, 4.0000001, 7.0, 9.5]), max_size=15),
+        max_size=12,
+    ),
+    st.integers(1, 15),
+)
+def test_copeland_count_matches_the_pairwise_definition(totals, extra_pitches):
+    pitch_ids = sorted({p for by_pitch in totals.values() for p in by_pitch} | set(range(1, extra_pitches + 1)))
+    assert copeland_scores(totals, pitch_ids) == _copeland_by_pairs(totals, pitch_ids)
