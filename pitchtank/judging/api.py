@@ -10,6 +10,7 @@ from flask import current_app, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from pydantic import Field, StrictInt
+from sqlalchemy import select
 
 from pitchtank import live
 from pitchtank.accounts.models import Role
@@ -19,9 +20,10 @@ from pitchtank.api.openapi import Response, operation
 from pitchtank.api.schemas import Body, Out
 from pitchtank.api.validation import parse_json
 from pitchtank.core.authz import require_login, require_role
-from pitchtank.core.errors import PermissionDenied
+from pitchtank.core.errors import NotFound, PermissionDenied
 from pitchtank.core.transaction import commit_request
 from pitchtank.events.api import SessionOut, session_out
+from pitchtank.events.models import PitchSession, SessionStatus
 from pitchtank.events.services import get_session
 from pitchtank.extensions import db
 from pitchtank.judging import live_state, results, rubrics, sheets, show, votes
@@ -238,18 +240,28 @@ def _watchable_session(session_id: int):
     tag="judging",
 )
 def get_leaderboard(session_id: int):
-    """Read the standings cheaply: the version is checked before anything is computed."""
-    session = _watchable_session(session_id)
-    standings = results.standings(session)  # cached per version: no ranking on a repeat read
-    etag = f"lb-{session.id}-{standings.version}-{session.status.value}"
+    """Read the standings cheaply: three columns decide, the body is encoded once per version."""
+    row = db.session.execute(
+        select(PitchSession.status, PitchSession.leaderboard_public, PitchSession.scores_version)
+        .where(PitchSession.id == session_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(_("That session does not exist."))
+    status, public, version = row
+    if not live_state.may_watch(status, public):
+        raise PermissionDenied(_("The leaderboard is not shown until the results are published."))
+    standings = None if status == SessionStatus.PUBLISHED else results.cached_standings(session_id, version)
+    if standings is None:
+        standings = results.standings(get_session(session_id))
+    etag = f"lb-{session_id}-{standings.version}-{status.value}"
     if request.if_none_match.contains(etag):
         response = current_app.response_class(status=304)
     else:
-        response = jsonify(standings.as_dict())
+        response = current_app.response_class(standings.json_body(), mimetype="application/json")
     response.set_etag(etag)
     # Shared caches (a CDN) may keep it briefly; the ETag makes revalidation cheap.
     response.headers["Cache-Control"] = "public, max-age=1, stale-while-revalidate=2" \
-        if live_state.leaderboard_visible_to_audience(session) else "private, no-store"
+        if live_state.visible_to_audience(status, public) else "private, no-store"
     return response
 
 

@@ -36,17 +36,25 @@ def pitch_state(session: PitchSession) -> dict[str, Any]:
     }
 
 
-def leaderboard_visible_to_audience(session: PitchSession) -> bool:
-    if session.status == SessionStatus.PUBLISHED:
+def visible_to_audience(status: SessionStatus, leaderboard_public: bool) -> bool:
+    if status == SessionStatus.PUBLISHED:
         return True
-    return session.status in {SessionStatus.LIVE, SessionStatus.ENDED} and session.leaderboard_public
+    return status in {SessionStatus.LIVE, SessionStatus.ENDED} and leaderboard_public
+
+
+def leaderboard_visible_to_audience(session: PitchSession) -> bool:
+    return visible_to_audience(session.status, session.leaderboard_public)
+
+
+def may_watch(status: SessionStatus, leaderboard_public: bool) -> bool:
+    """Anyone while the leaderboard is shown; organizers always."""
+    if visible_to_audience(status, leaderboard_public):
+        return True
+    return current_user.is_authenticated and current_user.has_role(Role.ORGANIZER)
 
 
 def can_watch(session: PitchSession) -> bool:
-    """Anyone while the leaderboard is shown; organizers always."""
-    if current_user.is_authenticated and current_user.has_role(Role.ORGANIZER):
-        return True
-    return leaderboard_visible_to_audience(session)
+    return may_watch(session.status, session.leaderboard_public)
 
 
 def cursor(session: PitchSession) -> int:

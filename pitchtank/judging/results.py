@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
@@ -33,10 +34,18 @@ class Standings:
     published: bool
     entries: list[dict[str, Any]]
     tie_break_rule: dict[str, str]
+    # The JSON body, encoded once however many readers fetch this version.
+    _body: bytes | None = field(default=None, init=False, compare=False, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {"session_id": self.session_id, "version": self.version, "published": self.published,
                 "entries": self.entries, "tie_break_rule": self.tie_break_rule}
+
+    def json_body(self) -> bytes:
+        if self._body is None:
+            body = json.dumps(self.as_dict(), separators=(",", ":"), ensure_ascii=False).encode()
+            object.__setattr__(self, "_body", body)
+        return self._body
 
 
 class _StandingsCache:
@@ -161,6 +170,11 @@ def compute(session: PitchSession, version: int) -> Standings:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
+
+
+def cached_standings(session_id: int, version: int) -> Standings | None:
+    """The standings a reader may be served without loading the session (None: compute)."""
+    return cache.get(session_id, version, current_app.config["LEADERBOARD_MAX_STALENESS"])
 
 
 def standings(session: PitchSession) -> Standings:
