@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, request
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from pitchtank.accounts.models import ApiToken, User, hash_token
 from pitchtank.core.types import utcnow
@@ -38,7 +39,7 @@ def bearer_token() -> str | None:
 
 def token_record(token: str) -> ApiToken | None:
     api_token = db.session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == hash_token(token))
+        select(ApiToken).options(joinedload(ApiToken.user)).where(ApiToken.token_hash == hash_token(token))
     )
     if api_token is None or api_token.revoked_at is not None or api_token.expires_at <= utcnow():
         return None

@@ -195,8 +195,9 @@ def put_my_scores(pitch_id: int):
     data = parse_json(ScoresIn)
     result = sheets.submit(pitch_id, current_user, scores=data.scores, comment=data.comment,
                            client_seq=data.client_seq)
+    body = _scores_out(pitch_id, result.sheet, result.stored)  # before the commit expires the sheet
     commit_request()
-    return jsonify(_scores_out(pitch_id, result.sheet, result.stored))
+    return jsonify(body)
 
 
 @operation(

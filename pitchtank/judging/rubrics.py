@@ -44,8 +44,12 @@ class CriterionData:
 
 
 def criteria_of(session: PitchSession) -> list[RubricCriterion]:
+    return criteria_for(session.id)
+
+
+def criteria_for(session_id: int) -> list[RubricCriterion]:
     return list(db.session.scalars(
-        select(RubricCriterion).where(RubricCriterion.session_id == session.id).order_by(RubricCriterion.position)
+        select(RubricCriterion).where(RubricCriterion.session_id == session_id).order_by(RubricCriterion.position)
     ))
 
 

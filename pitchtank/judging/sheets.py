@@ -12,10 +12,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from pitchtank.accounts.models import Role, User
 from pitchtank.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from pitchtank.core.types import utcnow
-from pitchtank.events.models import Pitch, ScoringState, SessionStatus
+from pitchtank.events.models import Pitch, ScoringState, SessionJudge, SessionStatus
 from pitchtank.extensions import db
 from pitchtank.judging.models import COMMENT_MAX, REASON_MAX, Recusal, Score, ScoreSheet
-from pitchtank.judging.rubrics import criteria_of
+from pitchtank.judging.rubrics import criteria_for
 from pitchtank.judging.show import bump_scores_version
 
 MAX_CLIENT_SEQ = 2**53  # what a browser's number holds exactly
@@ -40,8 +40,15 @@ def is_recused(pitch: Pitch, judge: User) -> bool:
     ) is not None
 
 
+def is_session_judge(session_id: int, judge: User) -> bool:
+    """One indexed lookup, instead of loading the session and all its judges on every score."""
+    return judge.has_role(Role.JUDGE) and db.session.scalar(
+        select(SessionJudge.id).where(SessionJudge.session_id == session_id, SessionJudge.user_id == judge.id)
+    ) is not None
+
+
 def ensure_can_score(pitch: Pitch, judge: User) -> None:
-    if not judge.has_role(Role.JUDGE) or not pitch.session.has_judge(judge):
+    if not is_session_judge(pitch.session_id, judge):
         raise PermissionDenied(_("You are not a judge of this session."))
     if is_recused(pitch, judge):
         raise PermissionDenied(_("You declared a conflict of interest with this pitch."))
@@ -52,7 +59,7 @@ def _insert(table):
 
 
 def _check_values(pitch: Pitch, scores: dict[str, int]) -> dict[int, int]:
-    criteria = {c.key: c for c in criteria_of(pitch.session)}
+    criteria = {c.key: c for c in criteria_for(pitch.session_id)}
     errors: dict[str, list[str]] = {}
     for key, value in scores.items():
         criterion = criteria.get(key)
