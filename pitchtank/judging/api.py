@@ -168,11 +168,10 @@ def control_session(session_id: int):
     return jsonify(session_out(session))
 
 
-def _scores_out(pitch_id: int, sheet, stored: bool) -> dict:
+def _scores_out(pitch_id: int, result: sheets.SheetResult) -> dict:
     return ScoresOut(
-        pitch_id=pitch_id, scores=sheet.values if sheet else {}, comment=sheet.comment if sheet else "",
-        client_seq=max(sheet.client_seq, 0) if sheet else 0, updated_at=sheet.updated_at if sheet else None,
-        stored=stored,
+        pitch_id=pitch_id, scores=result.values, comment=result.comment, client_seq=result.client_seq,
+        updated_at=result.updated_at, stored=result.stored,
     ).model_dump(mode="json")
 
 
@@ -195,7 +194,7 @@ def put_my_scores(pitch_id: int):
     data = parse_json(ScoresIn)
     result = sheets.submit(pitch_id, current_user, scores=data.scores, comment=data.comment,
                            client_seq=data.client_seq)
-    body = _scores_out(pitch_id, result.sheet, result.stored)  # before the commit expires the sheet
+    body = _scores_out(pitch_id, result)
     commit_request()
     return jsonify(body)
 
@@ -207,7 +206,7 @@ def put_my_scores(pitch_id: int):
 def get_my_scores(pitch_id: int):
     """What the server holds of my scores (after a reload)."""
     require_login()
-    return jsonify(_scores_out(pitch_id, sheets.own_sheet(pitch_id, current_user), stored=True))
+    return jsonify(_scores_out(pitch_id, sheets.SheetResult.of(sheets.own_sheet(pitch_id, current_user), stored=True)))
 
 
 @operation(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -23,8 +24,20 @@ MAX_CLIENT_SEQ = 2**53  # what a browser's number holds exactly
 
 @dataclass(frozen=True)
 class SheetResult:
-    sheet: ScoreSheet
+    """What the judge's tablet is told: the scores the server now holds for the pitch."""
+
     stored: bool  # False when the write was stale or a repeat and changed nothing
+    values: dict[str, int]
+    comment: str
+    client_seq: int
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, sheet: ScoreSheet | None, *, stored: bool, values: dict[str, int] | None = None) -> SheetResult:
+        if sheet is None:
+            return cls(stored, {}, "", 0, None)
+        return cls(stored, sheet.values if values is None else values, sheet.comment,
+                   max(sheet.client_seq, 0), sheet.updated_at)
 
 
 def get_pitch(pitch_id: int) -> Pitch:
@@ -98,11 +111,12 @@ def submit(pitch_id: int, judge: User, *, scores: dict[str, int], comment: str, 
         .with_for_update().execution_options(populate_existing=True)
     )
     if client_seq <= sheet.client_seq:
-        return SheetResult(sheet, stored=False)  # a resend or a stale revision: keep the newer one
+        return SheetResult.of(sheet, stored=False)  # a resend or a stale revision: keep the newer one
     if pitch.scoring != ScoringState.OPEN:
         raise Conflict(_("Scoring for this pitch is closed."))
     if sheet.voided_at is not None:
         raise Conflict(_("The organizer voided your scores for this pitch."))
+    now_held = {**sheet.values, **scores}
     existing = {score.criterion_id: score for score in sheet.scores}
     for criterion_id, value in values.items():
         if criterion_id in existing:
@@ -112,9 +126,10 @@ def submit(pitch_id: int, judge: User, *, scores: dict[str, int], comment: str, 
     sheet.comment = comment
     sheet.client_seq = client_seq
     sheet.updated_at = utcnow()
+    result = SheetResult.of(sheet, stored=True, values=now_held)
+    # Last: the version row is every judge's shared lock, so it is held only until the commit.
     bump_scores_version(pitch.session_id)
-    db.session.flush()
-    return SheetResult(sheet, stored=True)
+    return result
 
 
 def own_sheet(pitch_id: int, judge: User) -> ScoreSheet | None:
