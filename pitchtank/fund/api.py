@@ -232,15 +232,17 @@ def call_out(call, viewer) -> dict:
         id=call.id, fund_id=call.fund_id, number=call.number, percent=str(Decimal(call.percent_bp) / 100),
         notice_date=call.notice_date, due_date=call.due_date, total_cents=call.total_cents,
         currency=call.fund.currency, clabe=call.fund.clabe,
-        lines=[
-            CallLineOut(id=line.id, organization=OrganizationRef.model_validate(line.organization),
-                        amount_cents=line.amount_cents,
-                        paid_cents=line.amount_cents - max(ledger.line_outstanding(line.id), 0),
-                        outstanding_cents=max(ledger.line_outstanding(line.id), 0), reference=line.reference,
-                        status=services.line_status(line))
-            for line in lines
-        ],
+        lines=[_line_out(line) for line in lines],
     ).model_dump(mode="json")
+
+
+def _line_out(line) -> CallLineOut:
+    outstanding = ledger.line_outstanding(line.id)  # one ledger read per line
+    owed = max(outstanding, 0)
+    return CallLineOut(id=line.id, organization=OrganizationRef.model_validate(line.organization),
+                       amount_cents=line.amount_cents, paid_cents=line.amount_cents - owed,
+                       outstanding_cents=owed, reference=line.reference,
+                       status=services.line_status(line, outstanding))
 
 
 @operation(bp, "/funds", "POST", summary="Create a fund", who="organizer", body=FundIn,

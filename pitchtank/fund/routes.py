@@ -134,12 +134,13 @@ def _line_views(lines: list[CallLine]) -> list[LineView]:
         select(Payment).where(Payment.call_line_id.in_(ids)).order_by(Payment.created_at, Payment.id)
     ):
         payments[payment.call_line_id].append(payment)
-    return [
-        LineView(line=line, outstanding_cents=balances.get((line.id, ledger.RECEIVABLE), 0),
-                 overpaid_cents=-balances.get((line.id, ledger.OVERPAID), 0),
-                 status=services.line_status(line), payments=payments[line.id])
-        for line in lines
-    ]
+    views = []
+    for line in lines:
+        outstanding = balances.get((line.id, ledger.RECEIVABLE), 0)
+        views.append(LineView(line=line, outstanding_cents=outstanding,
+                              overpaid_cents=-balances.get((line.id, ledger.OVERPAID), 0),
+                              status=services.line_status(line, outstanding), payments=payments[line.id]))
+    return views
 
 
 def _chart(fund: Fund, figures: ledger.FundFigures) -> dict:

@@ -342,8 +342,8 @@ def set_fund_status(fund_id: int, actor: User, status: FundStatus) -> Fund:
     return fund
 
 
-def line_status(line: CallLine) -> str:
-    outstanding = ledger.line_outstanding(line.id)
+def line_status(line: CallLine, outstanding: int) -> str:
+    """``paid``, ``partial``, ``overdue`` or ``unpaid``, from what is still owed on the line."""
     if outstanding <= 0:
         return "paid"
     if outstanding < line.amount_cents:

@@ -184,7 +184,7 @@ def standings(session: PitchSession) -> Standings:
         if snapshot is not None:
             data = snapshot.leaderboard
             return Standings(session.id, session.scores_version, True, data["entries"], data["tie_break_rule"])
-    cached = cache.get(session.id, session.scores_version, current_app.config["LEADERBOARD_MAX_STALENESS"])
+    cached = cached_standings(session.id, session.scores_version)
     if cached is not None:
         return cached
     fresh = compute(session, session.scores_version)

@@ -397,7 +397,7 @@ def test_transfers_are_recorded_partially_then_in_full_and_an_overpayment_shows(
     assert "A transfer of $40,000.00 MXN was recorded for Software Bajío." in partial
     assert "$60,000.00 MXN is still outstanding on this line." in partial
     assert ledger.line_outstanding(mine.id) == 6_000_000
-    assert services.line_status(db.session.get(CallLine, mine.id)) == "partial"
+    assert services.line_status(db.session.get(CallLine, mine.id), ledger.line_outstanding(mine.id)) == "partial"
     assert "Partly paid" in partial
 
     rest = follow(org_client, org_client.post(f"/fund/lines/{mine.id}/transfer", data={
