@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, make_response, redirect, render_template, request, url_for
+from flask import Flask, current_app, g, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 
 from pitchtank.core.errors import DomainError, NotAuthenticated
 from pitchtank.core.problem import problem_response, status_title
-from pitchtank.extensions import db
+from pitchtank.extensions import db, login_manager
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +69,36 @@ def handle_http_error(error: HTTPException):
     return response
 
 
+def is_connection_failure(error: DBAPIError) -> bool:
+    """The database could not be reached or dropped the connection (as opposed to a bug such
+    as a violated constraint): ``connection_invalidated``, or an OperationalError, which
+    is what drivers raise when a connection cannot be made, is lost or times out."""
+    return bool(error.connection_invalidated) or isinstance(error, OperationalError)
+
+
+def handle_database_error(error: DBAPIError):
+    if is_connection_failure(error):
+        return handle_database_unavailable(error)
+    return handle_unexpected(error)
+
+
 def handle_database_unavailable(error: Exception):
-    log.error("database unavailable: %s", error)
+    """503 with Retry-After, after rolling back: nothing of the request is kept. The pool
+    checks connections before use (pool_pre_ping), so requests succeed again by themselves
+    once the database is back."""
+    # The driver's message only: SQLAlchemy's own would include the statement's parameters.
+    log.error("database unavailable (%s): %s", type(error).__name__, getattr(error, "orig", None) or error)
     _rollback()
     detail = _("The service is briefly unavailable. Nothing was saved; please try again.")
     if is_api_request():
-        return problem_response(503, detail)
-    return _page(503, detail)
+        response = problem_response(503, detail)
+    else:
+        # Rendered as for a visitor: Flask-Login's template context would otherwise ask the
+        # database who is logged in (or refresh the rolled-back user) and fail again.
+        g._login_user = login_manager.anonymous_user()
+        response = _page(503, detail)
+    response.headers["Retry-After"] = str(current_app.config["DATABASE_RETRY_AFTER"])
+    return response
 
 
 def handle_unexpected(error: Exception):
@@ -90,6 +113,6 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_error)
-    app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(DBAPIError, handle_database_error)
     app.register_error_handler(PoolTimeoutError, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

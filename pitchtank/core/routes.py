@@ -1,4 +1,5 @@
-"""Pages every visitor needs: home, one's dashboard, the language switch, health."""
+"""Pages every visitor needs: home, one's dashboard, the language switch; health, readiness
+and metrics for operators."""
 
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from pitchtank.accounts.models import Role
+from pitchtank.core import health
+from pitchtank.core import metrics as app_metrics
 from pitchtank.core.authz import login_required
 from pitchtank.core.forms import safe_next_url
+from pitchtank.core.problem import problem_response
 from pitchtank.events.models import PitchSession, SessionJudge
 from pitchtank.events.services import submissions_of_owner, upcoming_events
 from pitchtank.extensions import db
@@ -62,14 +67,35 @@ def set_language():
     return redirect(safe_next_url(url_for("core.home")))
 
 
+def _no_store(response):
+    """Probes and scrapes must always reach the app, never a cache."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.route("/healthz")
 def healthz():
     """Liveness with a database check: 200 when the database answers, 503 otherwise."""
-    try:
-        db.session.execute(text("SELECT 1"))
-        database = "ok"
-    except Exception:  # any failure to reach the database means "not healthy"
-        db.session.rollback()
-        database = "unavailable"
-    status = 200 if database == "ok" else 503
-    return jsonify({"status": "ok" if status == 200 else "degraded", "database": database}), status
+    database = health.database_state()
+    status = 200 if database == health.OK else 503
+    return _no_store(jsonify({"status": "ok" if status == 200 else "degraded", "database": database})), status
+
+
+@bp.route("/readyz")
+def readyz():
+    """Readiness: 200 when the database and (if REDIS_URL is set) Redis answer, 503 naming the
+    one that does not."""
+    database, redis = health.database_state(), health.redis_state()
+    ready = database == health.OK and redis in (health.OK, health.NOT_CONFIGURED)
+    body = {"status": "ok" if ready else "unavailable", "database": database, "redis": redis}
+    return _no_store(jsonify(body)), 200 if ready else 503
+
+
+@bp.route("/metrics")
+def metrics():
+    """Prometheus metrics, for the configured networks or the bearer of METRICS_TOKEN only."""
+    if not app_metrics.may_read_metrics(current_app):
+        return _no_store(problem_response(403, _("Metrics are readable only from allowed networks or with the "
+                                                 "metrics token.")))
+    body, content_type = app_metrics.exposition()
+    return _no_store(current_app.response_class(body, content_type=content_type))
