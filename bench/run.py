@@ -169,7 +169,7 @@ class BackendRun:
                 self.out["profiles"] = self.profiles
             # Anything but gunicorn's own start-up notices: errors the app logged, tracebacks.
             self.out["server_log"] = [line for line in server.log_tail(2000).splitlines()
-                                      if line.strip() and "[INFO]" not in line][-15:]
+                                      if line.strip() and not _info_line(line)][-15:]
         finally:
             for profiler in self.profilers:
                 profiler.stop(timeout=0)
@@ -334,6 +334,11 @@ class BackendRun:
         self.out["cpu_by_phase"] = {phase: sampler.cpu(phase) for phase in phases
                                     if phase not in {"startup", "warm-up", "idle"}}
         add_cpu_costs(self.out)
+
+
+def _info_line(line: str) -> bool:
+    """A notice at INFO level, in gunicorn's text format or the app's JSON or text logs."""
+    return "[INFO]" in line or '"level": "INFO"' in line or " INFO [" in line
 
 
 def add_cpu_costs(out: dict[str, Any]) -> None:

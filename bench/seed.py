@@ -31,7 +31,7 @@ PASSWORD = "bench-password-not-secret"  # noqa: S105 (throwaway accounts in a th
 def seed(pitches: int, judges: int) -> dict[str, object]:
     now = utcnow()
     organizer = accounts.register_user(email="organizer@bench.mx", name="Organizadora Bench",
-                                       password=PASSWORD, roles=[Role.ORGANIZER])
+                                       password=PASSWORD, roles=[Role.ORGANIZER], email_verified=True)
     event = events.create_event(organizer, events.EventData(
         name="Bench Pitch Day", venue="León, Gto.", starts_at=now + timedelta(days=1),
         ends_at=now + timedelta(days=2), submissions_open_at=now - timedelta(days=1),
@@ -42,7 +42,7 @@ def seed(pitches: int, judges: int) -> dict[str, object]:
     submissions = []
     for number in range(1, pitches + 1):
         owner = accounts.register_user(email=f"founder{number}@bench.mx", name=f"Fundadora {number}",
-                                       password=PASSWORD, roles=[Role.ENTREPRENEUR])
+                                       password=PASSWORD, roles=[Role.ENTREPRENEUR], email_verified=True)
         venture = ventures.create_venture(owner, ventures.VentureData(
             name=f"Emprendimiento {number:03d}", tagline="Software para PyMEs del Bajío",
             sector=Sector.IT_SOFTWARE, stage=Stage.MVP, description="Una descripción completa.",
@@ -54,7 +54,7 @@ def seed(pitches: int, judges: int) -> dict[str, object]:
     events.set_running_order(session, [s.id for s in submissions])
     judge_users = [
         accounts.register_user(email=f"judge{number}@bench.mx", name=f"Jurado {number}",
-                               password=PASSWORD, roles=[Role.JUDGE])
+                               password=PASSWORD, roles=[Role.JUDGE], email_verified=True)
         for number in range(1, judges + 1)
     ]
     events.set_judges(session, [j.id for j in judge_users])

@@ -31,10 +31,10 @@ CSRF_EXEMPT_ENDPOINTS: set[str] = {"api.create_token", "api.stripe_webhook"}
 
 
 def _carries_valid_bearer_token() -> bool:
-    from pitchtank.accounts.auth_loader import bearer_token, token_record
+    from pitchtank.accounts.auth_loader import bearer_token, token_is_valid
 
     token = bearer_token()
-    return token is not None and token_record(token) is not None
+    return token is not None and token_is_valid(token)
 
 
 def protect_from_csrf() -> None:
@@ -69,6 +69,9 @@ def add_security_headers(response):
 
 
 def init_app(app: Flask) -> None:
+    from pitchtank.core.sessions import PublicAwareSessionInterface
+
+    app.session_interface = PublicAwareSessionInterface()
     app.before_request(protect_from_csrf)
     app.after_request(add_security_headers)
 

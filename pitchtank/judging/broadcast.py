@@ -60,6 +60,10 @@ def _schedule(session_id: int, event: str) -> None:
 
     def after_commit() -> None:
         pending.discard((session_id, event))
+        if event == "pitch":  # the show moved on: readers here must not use the old visibility
+            from pitchtank.judging.results import board_states
+
+            board_states.forget(session_id)
         if event == "leaderboard":
             _leaderboard.request(app, session_id)
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flask_login import current_user
@@ -71,14 +72,30 @@ def leaderboard_message_data(session: PitchSession) -> dict[str, Any]:
             "entries": [], "tie_break_rule": standings.tie_break_rule}
 
 
+OPENING_MAX_AGE = 5.0  # venture names and taglines may change without a new version
+_openings: dict[int, tuple[tuple, float, dict[str, Any], live.Message]] = {}
+
+
 def messages_for(session: PitchSession, last_event_id: str = "") -> list[live.Message]:
-    """The snapshots a (re)connecting screen needs; none if it has already seen the newest."""
+    """The snapshots a (re)connecting screen needs; none if it has already seen the newest.
+
+    Built once per version of the session and shared by every screen that connects meanwhile
+    (a thousand phones opening the stream together cost one build and one JSON encoding of
+    the leaderboard); only the pitch snapshot's ``server_time`` is fresh for each.
+    """
     if last_event_id.isdigit() and int(last_event_id) >= cursor(session):
         return []
-    return [
-        live.Message(event="pitch", id=cursor(session), data=pitch_state(session)),
-        live.Message(event="leaderboard", id=cursor(session), data=leaderboard_message_data(session)),
-    ]
+    key = (session.created_at, session.state_version, session.scores_version, session.status,
+           session.leaderboard_public)
+    cached = _openings.get(session.id)
+    if cached is None or cached[0] != key or time.monotonic() - cached[1] >= OPENING_MAX_AGE:
+        board = live.Message(event="leaderboard", id=cursor(session), data=leaderboard_message_data(session))
+        cached = (key, time.monotonic(), pitch_state(session), board)
+        if len(_openings) > 10_000:
+            _openings.clear()
+        _openings[session.id] = cached
+    pitch = {**cached[2], "server_time": utcnow().isoformat()}
+    return [live.Message(event="pitch", id=cursor(session), data=pitch), cached[3]]
 
 
 def publish_current(session_id: int, event: str) -> None:

@@ -86,6 +86,55 @@ class _StandingsCache:
 cache = _StandingsCache()
 
 
+class _BoardStateCache:
+    """Per-process memo of each session's (status, leaderboard_public, scores_version).
+
+    Readers may use a row up to ``LEADERBOARD_MAX_STALENESS`` seconds old, the staleness the
+    standings themselves already allow (and far less than a CDN's ``max-age``); a show-control
+    change committed in this process forgets it at once (``broadcast``).
+    """
+
+    def __init__(self) -> None:
+        self._items: dict[int, tuple[tuple[SessionStatus, bool, int], float]] = {}
+
+    def get(self, session_id: int, max_age: float) -> tuple[SessionStatus, bool, int] | None:
+        cached = self._items.get(session_id)
+        if cached is None or time.monotonic() - cached[1] >= max_age:
+            return None
+        return cached[0]
+
+    def put(self, session_id: int, row: tuple[SessionStatus, bool, int]) -> None:
+        if len(self._items) > 10_000:
+            self._items.clear()
+        self._items[session_id] = (row, time.monotonic())
+
+    def forget(self, session_id: int) -> None:
+        self._items.pop(session_id, None)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+board_states = _BoardStateCache()
+
+
+def board_state(session_id: int) -> tuple[SessionStatus, bool, int] | None:
+    """(status, leaderboard_public, scores_version) of a session, None if it does not exist."""
+    max_age = current_app.config["LEADERBOARD_MAX_STALENESS"]
+    if max_age > 0 and (cached := board_states.get(session_id, max_age)) is not None:
+        return cached
+    row = db.session.execute(
+        select(PitchSession.status, PitchSession.leaderboard_public, PitchSession.scores_version)
+        .where(PitchSession.id == session_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    state = (row[0], bool(row[1]), row[2] or 0)
+    if max_age > 0:
+        board_states.put(session_id, state)
+    return state
+
+
 def current_version(session_id: int) -> tuple[int, SessionStatus] | None:
     row = db.session.execute(
         select(PitchSession.scores_version, PitchSession.status).where(PitchSession.id == session_id)
@@ -172,8 +221,14 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-def cached_standings(session_id: int, version: int) -> Standings | None:
-    """The standings a reader may be served without loading the session (None: compute)."""
+def cached_standings(session_id: int, version: int, *, published: bool = False) -> Standings | None:
+    """The standings a reader may be served without loading the session (None: compute).
+
+    Published results are frozen: served from the cache only as the very snapshot.
+    """
+    if published:
+        found = cache.get(session_id, version)
+        return found if found is not None and found.published else None
     return cache.get(session_id, version, current_app.config["LEADERBOARD_MAX_STALENESS"])
 
 
@@ -183,7 +238,9 @@ def standings(session: PitchSession) -> Standings:
         snapshot = db.session.scalar(select(ResultSnapshot).where(ResultSnapshot.session_id == session.id))
         if snapshot is not None:
             data = snapshot.leaderboard
-            return Standings(session.id, session.scores_version, True, data["entries"], data["tie_break_rule"])
+            frozen = Standings(session.id, session.scores_version, True, data["entries"], data["tie_break_rule"])
+            cache.put(frozen)
+            return frozen
     cached = cached_standings(session.id, session.scores_version)
     if cached is not None:
         return cached

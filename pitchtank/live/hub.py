@@ -25,6 +25,7 @@ class Message:
     data: dict[str, Any] = field(default_factory=dict)
     # The SSE text, encoded once however many viewers receive the message.
     _sse: str | None = field(default=None, init=False, compare=False, repr=False)
+    _sse_bytes: bytes | None = field(default=None, init=False, compare=False, repr=False)
 
     def sse_text(self) -> str:
         """The message as one SSE event: id, event and one line of compact JSON data."""
@@ -33,6 +34,12 @@ class Message:
             data = json.dumps(self.data, separators=(",", ":"), ensure_ascii=False)
             object.__setattr__(self, "_sse", f"id: {self.id}\nevent: {self.event}\ndata: {data}\n\n")
         return self._sse
+
+    def sse_bytes(self) -> bytes:
+        """``sse_text`` encoded as UTF-8, also once for every viewer."""
+        if self._sse_bytes is None:
+            object.__setattr__(self, "_sse_bytes", self.sse_text().encode())
+        return self._sse_bytes
 
     def __post_init__(self) -> None:
         # The event name becomes an SSE field: a line break in it would forge other fields.
