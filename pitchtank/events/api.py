@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from flask import jsonify, url_for
+from flask import jsonify, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from pydantic import Field, StrictInt
@@ -13,7 +13,7 @@ from pydantic import Field, StrictInt
 from pitchtank.accounts.models import Role
 from pitchtank.api import bp
 from pitchtank.api.openapi import Response, operation
-from pitchtank.api.schemas import Body, Out, Timestamp
+from pitchtank.api.schemas import Body, Id, Out, Timestamp
 from pitchtank.api.validation import parse_json
 from pitchtank.core.authz import require_role
 from pitchtank.core.errors import NotFound
@@ -61,7 +61,7 @@ class SessionIn(Body):
 
 
 class SubmissionIn(Body):
-    venture_id: StrictInt
+    venture_id: Id
 
 
 class DecisionIn(Body):
@@ -69,11 +69,11 @@ class DecisionIn(Body):
 
 
 class RunningOrderIn(Body):
-    submission_ids: Annotated[list[StrictInt], Field(max_length=MAX_IDS)]
+    submission_ids: Annotated[list[Id], Field(max_length=MAX_IDS)]
 
 
 class JudgesIn(Body):
-    user_ids: Annotated[list[StrictInt], Field(max_length=MAX_IDS)]
+    user_ids: Annotated[list[Id], Field(max_length=MAX_IDS)]
 
 
 class SessionSummary(Out):
@@ -357,11 +357,14 @@ def withdraw_submission(submission_id: int):
 @operation(
     bp, "/sessions/<int:session_id>", "GET", summary="A session with its rubric, running order and current pitch",
     who="anyone", public=True,
-    responses={200: Response("The session", SessionOut), 404: Response("No such session")}, tag="sessions",
+    responses={200: Response("The session", SessionOut), 304: Response("Not modified (If-None-Match)"),
+               404: Response("No such session")}, tag="sessions",
 )
 def get_session(session_id: int):
-    """Read a session."""
-    return jsonify(session_out(services.get_session(session_id)))
+    """Read a session (ETag; screens poll it with If-None-Match while live push is down)."""
+    response = jsonify(session_out(services.get_session(session_id)))
+    response.add_etag()
+    return response.make_conditional(request)
 
 
 @operation(

@@ -10,26 +10,40 @@ from flask import current_app, jsonify, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from pydantic import Field, StrictInt
-from sqlalchemy import select
 
 from pitchtank import live
 from pitchtank.accounts.models import Role
 from pitchtank.api import bp
 from pitchtank.api.idempotency import idempotent
 from pitchtank.api.openapi import Response, operation
-from pitchtank.api.schemas import Body, Out
+from pitchtank.api.schemas import Body, Id, Out
 from pitchtank.api.validation import parse_json
 from pitchtank.core.authz import require_login, require_role
 from pitchtank.core.errors import NotFound, PermissionDenied
+from pitchtank.core.problem import problem_response
+from pitchtank.core.sessions import same_for_everyone
 from pitchtank.core.transaction import commit_request
 from pitchtank.events.api import SessionOut, session_out
-from pitchtank.events.models import PitchSession, SessionStatus
+from pitchtank.events.models import SessionStatus
 from pitchtank.events.services import get_session
 from pitchtank.extensions import db
 from pitchtank.judging import live_state, results, rubrics, sheets, show, votes
 from pitchtank.judging.models import COMMENT_MAX, CRITERION_NAME_MAX, KEY_MAX, REASON_MAX
 from pitchtank.live.sse import event_stream
 
+# While live push is down, screens poll and try the stream again after about this long.
+STREAM_RETRY_AFTER_SECONDS = 10
+# OpenAPI 3.1 describes an event stream by the schema of one event, as clients parse it.
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "event": {"type": "string", "enum": ["leaderboard", "pitch"]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+}
 ORGANIZER_ERRORS = {401: Response("Not logged in"), 403: Response("Not an organizer")}
 
 
@@ -88,7 +102,7 @@ class RecusalOut(Out):
 
 
 class VoteIn(Body):
-    pitch_id: StrictInt
+    pitch_id: Id
 
 
 class VoteOut(Out):
@@ -241,16 +255,16 @@ def _watchable_session(session_id: int):
 )
 def get_leaderboard(session_id: int):
     """Read the standings cheaply: three columns decide, the body is encoded once per version."""
-    row = db.session.execute(
-        select(PitchSession.status, PitchSession.leaderboard_public, PitchSession.scores_version)
-        .where(PitchSession.id == session_id)
-    ).one_or_none()
+    row = results.board_state(session_id)
     if row is None:
         raise NotFound(_("That session does not exist."))
     status, public, version = row
-    if not live_state.may_watch(status, public):
+    public_board = live_state.visible_to_audience(status, public)
+    if public_board:
+        same_for_everyone()  # no Vary: Cookie, so that shared caches keep one copy
+    elif not live_state.may_watch(status, public):
         raise PermissionDenied(_("The leaderboard is not shown until the results are published."))
-    standings = None if status == SessionStatus.PUBLISHED else results.cached_standings(session_id, version)
+    standings = results.cached_standings(session_id, version, published=status == SessionStatus.PUBLISHED)
     if standings is None:
         standings = results.standings(get_session(session_id))
     etag = f"lb-{session_id}-{standings.version}-{status.value}"
@@ -261,7 +275,7 @@ def get_leaderboard(session_id: int):
     response.set_etag(etag)
     # Shared caches (a CDN) may keep it briefly; the ETag makes revalidation cheap.
     response.headers["Cache-Control"] = "public, max-age=1, stale-while-revalidate=2" \
-        if live_state.visible_to_audience(status, public) else "private, no-store"
+        if public_board else "private, no-store"
     return response
 
 
@@ -270,8 +284,10 @@ def get_leaderboard(session_id: int):
     who="anyone (the leaderboard's entries only while it is shown to the audience)", public=True,
     responses={200: Response("An event stream; honours Last-Event-ID. While the leaderboard is hidden the "
                              "audience receives the pitch events and an empty, hidden leaderboard",
-                             content_type="text/event-stream", schema={"type": "string"}),
-               404: Response("No such session")},
+                             content_type="text/event-stream", schema=SSE_EVENT_SCHEMA),
+               404: Response("No such session"),
+               503: Response("Live push is unavailable (Redis unreachable): poll the leaderboard with "
+                             "If-None-Match and try the stream again after Retry-After seconds")},
     tag="judging",
 )
 def stream(session_id: int):
@@ -279,11 +295,20 @@ def stream(session_id: int):
     # Open to everyone, so phones stay on the stream even while the ranking is hidden;
     # the leaderboard messages themselves carry entries only when the audience may see them.
     session = get_session(session_id)
+    if not live.ready(current_app.config["STREAM_READY_SECONDS"]):
+        # Other workers' messages would not arrive: tell the screen to poll rather than wait.
+        db.session.remove()
+        response = problem_response(503, _("Live updates are paused for a moment. The leaderboard "
+                                           "still refreshes every few seconds."))
+        response.headers["Retry-After"] = str(STREAM_RETRY_AFTER_SECONDS)
+        response.headers["Cache-Control"] = "no-store"
+        return response
     # Subscribe before reading the snapshots, so that nothing published in between is lost.
     subscription = live.subscribe(live.channel_for_session(session.id))
     initial = live_state.messages_for(session, request.headers.get("Last-Event-ID", "")[:20])
     db.session.remove()  # a long-lived stream must not hold a database connection
-    body = event_stream(subscription, initial, max_seconds=current_app.config["STREAM_MAX_SECONDS"])
+    body = event_stream(subscription, initial, max_seconds=current_app.config["STREAM_MAX_SECONDS"],
+                        jitter=True, as_bytes=True)
     response = FlaskResponse(body, mimetype="text/event-stream")
     response.call_on_close(subscription.close)
     response.headers["Cache-Control"] = "no-cache"

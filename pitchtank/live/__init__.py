@@ -25,6 +25,7 @@ __all__ = [
     "channel_for_session",
     "init_app",
     "publish",
+    "ready",
     "subscribe",
 ]
 
@@ -36,12 +37,22 @@ class LiveBroker:
 
     def __init__(self, redis_url: str | None = None, hub: LiveHub | None = None) -> None:
         self.hub = hub if hub is not None else LiveHub()
-        self.bridge = RedisBridge(redis_url, self.hub) if redis_url else None
+        # When this process loses Redis, its open streams end: they would miss the other
+        # processes' messages. Browsers reconnect, get 503 from ``ready`` and poll instead.
+        self.bridge = RedisBridge(redis_url, self.hub, on_disconnect=self.hub.close_all) if redis_url else None
 
     @property
     def healthy(self) -> bool:
         """False while the Redis listener is down; always True for in-process delivery."""
         return self.bridge is None or self.bridge.healthy
+
+    def ready(self, timeout: float) -> bool:
+        """Whether streams can be served: starts the Redis listener and waits up to ``timeout``
+        seconds for it to subscribe. Always True for in-process delivery."""
+        if self.bridge is None:
+            return True
+        self.bridge.start()
+        return self.bridge.wait_healthy(timeout)
 
     def publish(self, channel: str, message: Message) -> bool:
         """Deliver ``message`` to all subscribers of ``channel``; False if Redis failed."""
@@ -82,6 +93,11 @@ def _broker() -> LiveBroker:
 def publish(channel: str, event: str, id: int, data: dict[str, Any]) -> bool:
     """Publish one live message from the current app; never raises on a Redis outage."""
     return _broker().publish(channel, Message(event=event, id=id, data=data))
+
+
+def ready(timeout: float) -> bool:
+    """Whether the current app can serve live streams now (Redis listener up, or no Redis)."""
+    return _broker().ready(timeout)
 
 
 def subscribe(channel: str) -> Subscription:

@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -53,8 +54,11 @@ class RedisBridge:
         max_backoff: float = 5.0,
         poll_seconds: float = 0.5,
         ping_seconds: float = 10.0,
+        on_disconnect: Callable[[], None] | None = None,
     ) -> None:
         self.hub = hub
+        self.on_disconnect = on_disconnect
+        """Called (on the listener thread) each time a subscribed listener loses Redis."""
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
         self.poll_seconds = poll_seconds
@@ -144,12 +148,23 @@ class RedisBridge:
             except Exception:
                 # Never let the listener die: live updates would stop silently for this process.
                 logger.exception("live: unexpected error in the Redis listener")
-            if self.healthy:
-                backoff = self.min_backoff
+            was_healthy = self.healthy
             self._subscribed.clear()
+            if was_healthy:
+                backoff = self.min_backoff
+                if not stopping.is_set():
+                    self._disconnected()
             if stopping.wait(backoff):
                 break
             backoff = min(backoff * 2, self.max_backoff)
+
+    def _disconnected(self) -> None:
+        if self.on_disconnect is None:
+            return
+        try:
+            self.on_disconnect()
+        except Exception:
+            logger.exception("live: the disconnect callback failed")
 
     def _listen_once(self, stopping: threading.Event) -> None:
         pubsub = self._redis.pubsub()

@@ -1,9 +1,12 @@
 /* PitchTank live leaderboard. The server renders a complete page; this keeps it live.
 
    Live updates come over Server-Sent Events (events "pitch" and "leaderboard"). If the
-   stream fails or is refused, the page polls the leaderboard every 2 s (with the ETag, so an
-   unchanged board costs a 304) and the session every 5 s, and tries the stream again after
-   30 s. The ranking is only shown when the audience may see it, whoever is logged in. */
+   stream fails or is refused (503 while the server's live push is down, e.g. Redis is
+   unreachable), the page polls the leaderboard every 2 s and the session every 5 s, both with
+   their ETags so that unchanged data costs a 304, and tries the stream again after 10-20 s
+   (spread out, so a room of phones does not return at once). The root element's
+   data-live attribute says which mode is on ("stream" or "polling"). The ranking is only
+   shown when the audience may see it, whoever is logged in. */
 (function () {
   "use strict";
 
@@ -12,7 +15,8 @@
 
   var BOARD_POLL_MS = 2000;
   var PITCH_POLL_MS = 5000;
-  var STREAM_RETRY_MS = 30000;
+  var STREAM_RETRY_MS = 10000;
+  var STREAM_RETRY_JITTER_MS = 10000;
   var STREAM_ERRORS_BEFORE_POLLING = 3;
   var ANNOUNCE_GAP_MS = 15000;
   var ENDING_SECONDS = 30;
@@ -62,6 +66,7 @@
   var boardTimer = null;
   var pitchTimer = null;
   var etag = null;
+  var sessionEtag = null;
 
   // ---------- small helpers ----------
   function fmt(text, values) {
@@ -360,8 +365,10 @@
     var stream = new EventSource(urls.stream);
     source = stream;
     stream.addEventListener("open", function () {
+      if (source !== stream) return;
       streamErrors = 0;
       stopPolling();
+      root.dataset.live = "stream";
     });
     stream.addEventListener("pitch", function (event) {
       streamErrors = 0;
@@ -385,13 +392,14 @@
     source = null;
     startPolling();
     window.clearTimeout(retryTimer);
-    retryTimer = window.setTimeout(connect, STREAM_RETRY_MS);
+    retryTimer = window.setTimeout(connect, STREAM_RETRY_MS + Math.random() * STREAM_RETRY_JITTER_MS);
   }
 
   // ---------- polling ----------
   function startPolling() {
     if (polling) return;
     polling = true;
+    root.dataset.live = "polling";
     pollBoard();
     pollPitch();
   }
@@ -453,9 +461,12 @@
     if (!polling) return;
     var next = function () { if (polling) pitchTimer = window.setTimeout(pollPitch, PITCH_POLL_MS); };
     if (!window.fetch) { next(); return; }
-    window.fetch(urls.session, { headers: { Accept: "application/json" }, cache: "no-store", credentials: "same-origin" })
+    var headers = { Accept: "application/json" };
+    if (sessionEtag) headers["If-None-Match"] = sessionEtag;
+    window.fetch(urls.session, { headers: headers, cache: "no-store", credentials: "same-origin" })
       .then(function (response) {
-        if (!response.ok) return null;
+        if (response.status === 304 || !response.ok) return null;
+        sessionEtag = response.headers.get("ETag");
         var date = response.headers.get("Date");
         return response.json().then(function (data) { onPitch(fromSession(data), date); });
       })
