@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from pitchtank.accounts.models import Role, User
+from pitchtank.accounts.verification import require_verified_email
 from pitchtank.core.errors import Conflict, NotFound, ValidationFailed
 from pitchtank.core.types import utcnow
 from pitchtank.events.models import (
@@ -28,6 +29,7 @@ from pitchtank.events.models import (
     SubmissionStatus,
 )
 from pitchtank.extensions import db
+from pitchtank.notices import facts
 from pitchtank.ventures.models import LONG_TEXT_MAX, Venture
 
 
@@ -158,6 +160,7 @@ def apply(venture: Venture, event: Event, actor: User, now: datetime | None = No
     now = now or utcnow()
     if venture.owner_id != actor.id:
         raise NotFound(_("That venture does not exist."))
+    require_verified_email(actor)
     if not event.accepts_submissions_at(now):
         raise ValidationFailed(
             {"event_id": [_("Applications for this event are closed.")]},
@@ -223,6 +226,7 @@ def decide(submission: Submission, *, accept: bool, note: str, actor: User) -> S
     submission.decided_at = utcnow()
     submission.decided_by_id = actor.id
     db.session.flush()
+    facts.application_decided(submission)
     return submission
 
 

@@ -32,3 +32,20 @@ def reconcile_command(fix: bool):
                    + ("" if fix or not remaining else " Run with --fix to repair what can be repaired."))
     if remaining:
         raise SystemExit(1)
+
+
+@fund_cli.command("notify-overdue")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The day to judge by (default: today in Mexico City).")
+def notify_overdue_command(today):
+    """Email each company whose call line is past due with money still owed — once per line.
+
+    Run it daily (cron or a systemd timer); running it again mails nobody twice."""
+    from pitchtank.core.timefields import local_today
+    from pitchtank.extensions import db
+    from pitchtank.notices.facts import queue_overdue_notices
+
+    day = today.date() if today else local_today()
+    found = queue_overdue_notices(day)
+    db.session.commit()  # the emails go out after the commit (and `flask notices send` retries)
+    click.echo(f"{found} call line(s) overdue on {day.isoformat()}.")

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from pitchtank.accounts.models import Role, User
+from pitchtank.accounts.verification import require_verified_email
 from pitchtank.audit.services import record
 from pitchtank.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from pitchtank.core.types import utcnow
@@ -15,6 +16,7 @@ from pitchtank.events.models import Pitch, PitchStatus, SessionStatus
 from pitchtank.extensions import db
 from pitchtank.fund.models import Offer, OfferStatus
 from pitchtank.fund.services import MAX_AMOUNT_CENTS
+from pitchtank.notices import facts
 from pitchtank.ventures.models import Venture, equity_pct_to_bp
 
 TERMS_MAX = 4000
@@ -24,6 +26,7 @@ def make_offer(pitch_id: int, investor: User, *, amount_cents: int, equity_pct: 
     """Offer money for equity to the venture of a pitch that is on stage or has pitched."""
     if not investor.has_role(Role.INVESTOR) or investor.organization is None:
         raise PermissionDenied(_("Only investors of a member company can make offers."))
+    require_verified_email(investor)
     pitch = db.session.get(Pitch, pitch_id)
     if pitch is None:
         raise NotFound(_("That pitch does not exist."))
@@ -47,6 +50,7 @@ def make_offer(pitch_id: int, investor: User, *, amount_cents: int, equity_pct: 
                   terms=terms)
     db.session.add(offer)
     db.session.flush()
+    facts.offer_made(offer)
     return offer
 
 
@@ -73,6 +77,7 @@ def decide_offer(offer_id: int, owner: User, *, accept: bool) -> Offer:
     offer.decided_at = utcnow()
     record("offer.accepted" if accept else "offer.declined", actor=owner, subject_type="offer", subject_id=offer.id)
     db.session.flush()
+    facts.offer_decided(offer)
     return offer
 
 

@@ -23,6 +23,7 @@ from pitchtank.extensions import db
 from pitchtank.judging import broadcast, results
 from pitchtank.judging.models import REASON_MAX, ScoreSheet
 from pitchtank.judging.rubrics import MIN_CRITERIA, criteria_of
+from pitchtank.notices import facts
 
 # Every action of the show, in the order the console shows its buttons.
 ACTION_NAMES = ("start", "qa", "open_scoring", "close_scoring", "next", "pause", "resume", "end", "publish",
@@ -180,6 +181,7 @@ def publish(session: PitchSession, actor: User) -> None:
     results.freeze(session, actor)
     session.status = SessionStatus.PUBLISHED
     record("results.published", actor=actor, subject_type="session", subject_id=session.id)
+    facts.results_published(session)
     bump_scores_version(session.id)
 
 

@@ -44,6 +44,7 @@ def browser(app, user: User | None = None, *, english: bool = False) -> FlaskCli
         with client.session_transaction() as session:
             session["_user_id"] = user.get_id()
             session["_fresh"] = True
+            session["tfa_user_id"] = user.id  # as if two-factor was verified
     if english:
         assert client.post("/language", data={"lang": "en"}).status_code == 302
     return client
@@ -88,7 +89,7 @@ def entrepreneur(make):
     return user
 
 
-def test_sign_up_describe_upload_apply_follow_and_withdraw(app, make):
+def test_sign_up_describe_upload_apply_follow_and_withdraw(app, make, smtp_server):
     event = make.event(name="Demo Day León 2030")
     db.session.commit()
     client = browser(app)
@@ -133,6 +134,12 @@ def test_sign_up_describe_upload_apply_follow_and_withdraw(app, make):
 
     page = client.get(f"/events/{event.id}/apply")
     assert page.status_code == 200
+    # Applying waits for the address to be confirmed through the link mailed at sign-up.
+    response = client.post(f"/events/{event.id}/apply", data={"venture_id": str(venture.id)})
+    assert response.status_code == 403 and "Primero confirma tu correo electrónico" in text(response)
+    [mail] = smtp_server.to("ana.torres@example.mx")
+    link = re.search(r"https?://\S+/verify-email/\S+", mail.get_body(("plain",)).get_content()).group(0)
+    assert client.get(link.removeprefix("http://pitchtank.test")).status_code == 200
     response = client.post(f"/events/{event.id}/apply", data={"venture_id": str(venture.id)})
     assert response.status_code == 302 and location(response).endswith("/ventures/mine")
     submission = db.session.scalar(select(Submission).where(Submission.venture_id == venture.id))
@@ -329,11 +336,13 @@ def test_the_language_switch(app, entrepreneur):
 def test_changing_the_password_keeps_this_browser_and_ends_the_others(app, entrepreneur):
     here, elsewhere = browser(app, entrepreneur, english=True), browser(app, entrepreneur)
     wrong = here.post("/account/password", data={"pw-current_password": "not it at all",
-                                                  "pw-new_password": "otra clave bastante larga"})
+                                                  "pw-new_password": "otra clave bastante larga",
+                                                  "pw-new_password_confirm": "otra clave bastante larga"})
     assert wrong.status_code == 422
     assert "The current password is not right." in text(wrong)
     response = here.post("/account/password", data={"pw-current_password": factories.PASSWORD,
-                                                     "pw-new_password": "otra clave bastante larga"})
+                                                     "pw-new_password": "otra clave bastante larga",
+                                                     "pw-new_password_confirm": "otra clave bastante larga"})
     assert response.status_code == 302 and location(response).endswith("/account")
     assert here.get("/account").status_code == 200
     assert elsewhere.get("/account").status_code == 302
