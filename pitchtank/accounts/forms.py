@@ -59,7 +59,22 @@ class PasswordChangeForm(FlaskForm):
     current_password = PasswordField(_l("Current password"), validators=[InputRequired(REQUIRED)])
     new_password = PasswordField(
         _l("New password"),
+        description=_l("At least %(n)s characters.", n=PASSWORD_MIN),
         validators=[InputRequired(REQUIRED), Length(min=PASSWORD_MIN, max=PASSWORD_MAX)],
+    )
+    new_password_confirm = PasswordField(
+        _l("Repeat the new password"),
+        validators=[InputRequired(REQUIRED), EqualTo("new_password", _l("The passwords do not match."))],
+    )
+
+
+class TwoFactorCodeForm(FlaskForm):
+    """A code from the authenticator app (or, where allowed, a recovery code)."""
+
+    code = StringField(
+        _l("Code"),
+        description=_l("The 6-digit code your authenticator app shows, or one of your recovery codes."),
+        validators=[InputRequired(REQUIRED), Length(max=64)],
     )
 
 
@@ -71,3 +86,23 @@ class MultiCheckboxField(SelectMultipleField):
 class UserRolesForm(FlaskForm):
     roles = MultiCheckboxField(_l("Roles"), choices=[], validators=[Optional()])
     organization_id = SelectField(_l("Member company"), coerce=int, choices=[])
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(_l("Email"), validators=[InputRequired(REQUIRED), Length(max=EMAIL_MAX)])
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(
+        _l("New password"),
+        description=_l("At least %(n)s characters.", n=PASSWORD_MIN),
+        validators=[InputRequired(REQUIRED), Length(min=PASSWORD_MIN, max=PASSWORD_MAX)],
+    )
+    password_confirm = PasswordField(
+        _l("Repeat the password"),
+        validators=[InputRequired(REQUIRED), EqualTo("password", _l("The passwords do not match."))],
+    )
+
+
+class ResendVerificationForm(FlaskForm):
+    """Only the CSRF token: the link goes to the logged-in account's address."""

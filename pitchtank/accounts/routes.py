@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import or_, select
 
-from pitchtank.accounts import services
+from pitchtank.accounts import lockout, services, two_factor
 from pitchtank.accounts.forms import (
     AccountForm,
     LoginForm,
@@ -74,25 +74,57 @@ def signup():
             apply_errors(form, error)
         else:
             login_user(user)
-            flash(_("Welcome to PitchTank! Start by describing your venture."), "success")
+            flash(_("Welcome to PitchTank! We sent a link to %(email)s: open it to confirm your address. "
+                    "Meanwhile, start by describing your venture.", email=user.email), "success")
             return redirect(url_for("ventures.new"))
     return render_template("accounts/signup.html", form=form), 422 if form.errors else 200
+
+
+def finish_login(user: User, target: str, second_factor: str = ""):
+    """Establish the login session (after the password, and the code where two-factor is on)."""
+    lockout.record_success(user.email)
+    services.record_login(user, channel="page", second_factor=second_factor)
+    db.session.commit()
+    login_user(user)
+    session.pop("lang", None)
+    if second_factor:
+        two_factor.mark_session_verified(user)
+    else:
+        two_factor.forget_session()
+    return redirect(target)
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @login_rate_limit
 def login():
-    """Log in with email and password."""
+    """Log in with email and password; with two-factor on, a code is asked for next."""
     if current_user.is_authenticated:
         return redirect(safe_next_url(url_for("core.dashboard")))
     form = LoginForm()
+    alert = None
     if form.validate_on_submit():
-        user = services.authenticate(form.email.data, form.password.data)
-        if user is not None:
-            login_user(user)
-            session.pop("lang", None)
-            return redirect(safe_next_url(url_for("core.dashboard")))
-        form.password.errors.append(_("The email or the password is not right."))
+        email, password = form.email.data, form.password.data
+        target = safe_next_url(url_for("core.dashboard"))
+        if locked := lockout.seconds_locked(email):
+            # Refused without looking at the password, as slowly as if it had been checked.
+            services.spend_password_check_time(password)
+            alert = lockout.locked_message(locked)
+        else:
+            user = services.authenticate(email, password)
+            if user is None:
+                locked = lockout.record_failure(email, services.find_user_by_email(email))
+                db.session.commit()
+                if locked:
+                    alert = lockout.locked_message(locked)
+                else:
+                    form.password.errors.append(_("The email or the password is not right."))
+            elif user.two_factor_enabled:
+                two_factor.start_pending_login(user, target)
+                return redirect(url_for("two_factor.verify"))
+            else:
+                return finish_login(user, target)
+    if alert:
+        return render_template("accounts/login.html", form=form, alert=alert), 429
     return render_template("accounts/login.html", form=form), 422 if form.errors else 200
 
 
@@ -100,6 +132,7 @@ def login():
 def logout():
     """End the login session."""
     logout_user()
+    two_factor.forget_session()
     flash(_("You have logged out."), "info")
     return redirect(url_for("core.home"))
 
@@ -139,7 +172,7 @@ def change_password():
             apply_errors(password_form, error)
         else:
             login_user(current_user._get_current_object())  # stay logged in under the new version
-            flash(_("Your password was changed. Other sessions were logged out."), "success")
+            flash(_("Your password was changed. Your other sessions and API tokens were ended."), "success")
             return redirect(url_for("accounts.account"))
     return render_template(
         "accounts/account.html", form=form, password_form=password_form
@@ -185,3 +218,7 @@ def edit_user(user_id: int):
             return redirect(url_for("accounts.users"))
     return render_template("accounts/user_edit.html", person=person, form=form), \
         422 if form.errors else 200
+
+
+# The pages reached from emails (confirm the address, reset the password) share this blueprint.
+from pitchtank.accounts import email_routes  # noqa: E402,F401

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from pitchtank.accounts.models import (
@@ -22,6 +22,7 @@ from pitchtank.accounts.models import (
     hash_token,
     normalize_email,
 )
+from pitchtank.audit.services import record
 from pitchtank.core.errors import PermissionDenied, ValidationFailed
 from pitchtank.core.types import utcnow
 from pitchtank.extensions import db
@@ -63,8 +64,10 @@ def register_user(
     roles: Iterable[Role] = (Role.ENTREPRENEUR,),
     language: str = "es_MX",
     organization: Organization | None = None,
+    email_verified: bool = False,
 ) -> User:
-    """Create an account; the caller commits."""
+    """Create an account; the caller commits. Unless ``email_verified`` (made by an organizer
+    or the command line), a confirmation link is mailed once the transaction commits."""
     errors: dict[str, list[str]] = {}
     email = normalize_email(email)
     name = name.strip()
@@ -90,8 +93,14 @@ def register_user(
     )
     for role in sorted(roles):
         user.grant(role)
+    if email_verified:
+        user.email_verified_at = utcnow()
     db.session.add(user)
     db.session.flush()
+    if not email_verified:
+        from pitchtank.accounts.verification import send_verification
+
+        send_verification(user)
     return user
 
 
@@ -106,8 +115,25 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
+def spend_password_check_time(password: str) -> None:
+    """As slow as checking a real password, for answers that must not reveal whether one was."""
+    check_password_hash(_dummy_hash(), password[:PASSWORD_MAX])
+
+
+def record_login(user: User, *, channel: str, second_factor: str = "") -> None:
+    """Organizers' logins go to the audit log (they move money and publish results)."""
+    if user.has_role(Role.ORGANIZER):
+        from pitchtank.audit.services import record
+
+        record("account.login", actor=user, subject_type="user", subject_id=user.id, channel=channel,
+               second_factor=second_factor or "none")
+
+
 def issue_token(user: User) -> str:
     """A new bearer token for ``user``; only its hash is kept."""
+    from pitchtank.accounts.verification import require_verified_email
+
+    require_verified_email(user)
     secret = ApiToken.new_secret()
     db.session.add(
         ApiToken(user=user, token_hash=hash_token(secret), expires_at=utcnow() + TOKEN_LIFETIME)
@@ -121,20 +147,46 @@ def revoke_token(token: ApiToken) -> None:
     db.session.flush()
 
 
+def revoke_all_tokens(user: User) -> int:
+    """Revoke every live API token of ``user``; returns how many.
+
+    Row by row through the ORM, so that the per-process authentication cache hears of it.
+    """
+    now = utcnow()
+    tokens = db.session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ).all()
+    for token in tokens:
+        token.revoked_at = now
+    db.session.flush()
+    return len(tokens)
+
+
 def set_roles(user: User, roles: Iterable[Role], *, actor: User) -> None:
     """Replace a user's roles; organizers cannot remove their own organizer role."""
     roles = set(roles)
+    if user.deleted_at is not None:
+        raise ValidationFailed({"roles": [_("This account was deleted; it cannot get roles again.")]})
     if user.id == actor.id and Role.ORGANIZER not in roles:
         raise PermissionDenied(_("You cannot remove your own organizer role."))
+    before = sorted(role.value for role in user.roles)
+    company_changed = inspect(user).attrs.organization.history.has_changes()
     if Role.INVESTOR in roles and user.organization is None:
         raise ValidationFailed(
             {"roles": [_("Link the user to a member company before making them an investor.")]}
         )
     for role in user.roles - roles:
         user.revoke(role)
+    if Role.ORGANIZER in roles - user.roles:
+        # An organizer's API tokens must come through two-factor login: older ones stop.
+        revoke_all_tokens(user)
     for role in roles - user.roles:
         user.grant(role)
     db.session.flush()
+    after = sorted(role.value for role in user.roles)
+    if before != after or company_changed:
+        record("user.roles_changed", actor=actor, subject_type="user", subject_id=user.id,
+               before=before, after=after, organization_id=user.organization_id)
 
 
 def change_password(user: User, current: str, new: str) -> None:
@@ -142,8 +194,11 @@ def change_password(user: User, current: str, new: str) -> None:
         raise ValidationFailed({"current_password": [_("The current password is not right.")]})
     if problems := password_problems(new):
         raise ValidationFailed({"new_password": problems})
+    if new == current:
+        raise ValidationFailed({"new_password": [_("Choose a password different from the current one.")]})
     user.password_hash = hash_password(new)
     user.session_version += 1  # every other browser session of this user ends
+    revoke_all_tokens(user)  # and so does every app or script holding one of its API tokens
     db.session.flush()
 
 

@@ -127,6 +127,8 @@ class PitchSession(db.Model):
     phase_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     paused_remaining_seconds: Mapped[int | None] = mapped_column(Integer)
     leaderboard_public: Mapped[bool] = mapped_column(default=True)
+    # Off while the organizer pauses new judge logins by QR code; judges already in keep going.
+    judge_logins_open: Mapped[bool] = mapped_column(default=True)
     state_version: Mapped[int] = mapped_column(Integer, default=0)
     scores_version: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -232,8 +232,11 @@ def manage_session(session_id: int):
     ]
     judges_form = JudgesForm(judge_ids=[a.user_id for a in session.judge_assignments])
     judges_form.judge_ids.choices = [(u.id, f"{u.name} <{u.email}>") for u in _judge_candidates()]
+    from pitchtank.invitations.services import session_login_links
+
     return render_template("events/session_manage.html", session=session, add_form=add_form,
-                           judges_form=judges_form, move_form=MovePitchForm(), remove_form=ConfirmForm())
+                           judges_form=judges_form, move_form=MovePitchForm(), remove_form=ConfirmForm(),
+                           login_links=session_login_links(session))
 
 
 def _back_to_session(session_id: int):

@@ -77,3 +77,12 @@ class LoginLink(db.Model):
 
     def usable_at(self, now: datetime) -> bool:
         return self.used_at is None and self.revoked_at is None and now < self.expires_at
+
+    @property
+    def state(self) -> str:
+        """``used``, ``revoked``, ``expired`` or ``active``, for the organizer's list."""
+        if self.used_at is not None:
+            return "used"
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if utcnow() >= self.expires_at else "active"

@@ -9,11 +9,11 @@ from flask_login import current_user, login_user
 from pitchtank.accounts.models import Role, User
 from pitchtank.core.authz import roles_required
 from pitchtank.core.errors import Conflict, NotFound, ValidationFailed
-from pitchtank.core.forms import ConfirmForm, apply_errors
+from pitchtank.core.forms import ConfirmForm, apply_errors, safe_next_url
 from pitchtank.events.services import get_session
 from pitchtank.extensions import db
 from pitchtank.invitations import services
-from pitchtank.invitations.forms import AcceptInvitationForm, InvitationForm
+from pitchtank.invitations.forms import AcceptInvitationForm, InvitationForm, JudgeLoginsForm
 from pitchtank.organizations.services import all_organizations, get_organization
 
 bp = Blueprint("invitations", __name__)
@@ -64,13 +64,13 @@ def revoke(invitation_id: int):
     invitation = services.get_invitation(invitation_id)
     if ConfirmForm().validate_on_submit():
         try:
-            services.revoke(invitation)
+            services.revoke(invitation, current_user)
             db.session.commit()
             flash(_("The invitation was revoked."), "success")
         except Conflict as error:
             db.session.rollback()
             flash(error.message, "error")
-    return redirect(url_for("invitations.show", invitation_id=invitation.id))
+    return redirect(safe_next_url(url_for("invitations.show", invitation_id=invitation.id)))
 
 
 @bp.route("/invite/<token>", methods=["GET", "POST"])
@@ -126,7 +126,43 @@ def show_login_code(link_id: int):
     link = services.get_login_link(link_id)
     url = url_for("invitations.use_login_code", token=services.login_link_token(link), _external=True)
     return render_template("invitations/login_code.html", link=link, url=url,
-                           qr=services.qr_svg_data_uri(url))
+                           qr=services.qr_svg_data_uri(url), revoke_form=ConfirmForm())
+
+
+@bp.route("/login-codes/<int:link_id>/revoke", methods=["POST"])
+@roles_required(Role.ORGANIZER)
+def revoke_login_code(link_id: int):
+    """Make an unused judge login code stop working."""
+    link = services.get_login_link(link_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            services.revoke_login_link(link, current_user)
+            db.session.commit()
+            flash(_("The login code was revoked."), "success")
+        except Conflict as error:
+            db.session.rollback()
+            flash(error.message, "error")
+    fallback = url_for("events.manage_session", session_id=link.session_id) if link.session_id \
+        else url_for("invitations.show_login_code", link_id=link.id)
+    return redirect(safe_next_url(fallback))
+
+
+@bp.route("/sessions/<int:session_id>/judge-logins", methods=["POST"])
+@roles_required(Role.ORGANIZER)
+def set_judge_logins(session_id: int):
+    """Switch new judge logins by QR code off (judges already in keep scoring) or back on."""
+    session = get_session(session_id)
+    form = JudgeLoginsForm()
+    if form.validate_on_submit():
+        open_ = form.state.data == "on"
+        if services.set_judge_logins(session, open_, current_user):
+            db.session.commit()
+        flash(_("New judge logins are on: login codes work again.") if open_
+              else _("New judge logins are off: login codes are refused until you switch them on. "
+                     "Judges already logged in keep scoring."), "success")
+    else:
+        flash(_("Choose whether new judge logins are on or off."), "error")
+    return redirect(safe_next_url(url_for("events.manage_session", session_id=session.id)))
 
 
 @bp.route("/login/code/<token>", methods=["GET", "POST"])

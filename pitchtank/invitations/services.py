@@ -10,12 +10,14 @@ from datetime import timedelta
 import segno
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from pitchtank.accounts import services as accounts
 from pitchtank.accounts.models import Role, User
+from pitchtank.audit.services import record
 from pitchtank.core.errors import Conflict, NotFound, ValidationFailed
 from pitchtank.core.types import utcnow
+from pitchtank.events.models import PitchSession
 from pitchtank.extensions import db
 from pitchtank.invitations.models import Invitation, LoginLink
 from pitchtank.organizations.models import Organization
@@ -76,13 +78,39 @@ def find_usable(token: str) -> Invitation:
     if invitation is None:
         raise NotFound(_("This invitation link is not valid."))
     if not invitation.usable_at(utcnow()):
-        raise Conflict(_("This invitation has expired, was revoked or was already used. Ask the organizer for a new one."))
+        raise Conflict(invitation_refusal(invitation))
     return invitation
 
 
+def invitation_refusal(invitation: Invitation) -> str:
+    """Why a link no longer works, in words the invitee can act on."""
+    if invitation.revoked_at is not None:
+        return _("This invitation was revoked by the organizer. Ask them for a new one if you still need it.")
+    if invitation.accepted_at is not None:
+        return _("This invitation was already used: each invitation link works once. Log in, or ask the "
+                 "organizer for a new one.")
+    return _("This invitation has expired. Ask the organizer for a new one.")
+
+
 def _mark_used(invitation: Invitation, user: User) -> None:
-    invitation.accepted_at = utcnow()
+    # One conditional UPDATE claims the link, so that two people using it at once cannot both.
+    now = utcnow()
+    claimed = db.session.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation.id, Invitation.accepted_at.is_(None),
+               Invitation.revoked_at.is_(None), Invitation.expires_at > now)
+        .values(accepted_at=now, accepted_by_id=user.id)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        db.session.refresh(invitation)
+        raise Conflict(invitation_refusal(invitation))
+    invitation.accepted_at = now
     invitation.accepted_by_id = user.id
+    # A role granted by a link is a role change: audited like the organizer's own edits.
+    record("invitation.accepted", actor=user, subject_type="user", subject_id=user.id,
+           invitation_id=invitation.id, role=invitation.role.value, invited_by_id=invitation.created_by_id,
+           organization_id=invitation.organization_id)
 
 
 def accept_with_new_account(invitation: Invitation, *, name: str, email: str, password: str, language: str) -> User:
@@ -101,16 +129,22 @@ def accept_as(invitation: Invitation, user: User) -> User:
         if user.organization is not None and user.organization_id != invitation.organization_id:
             raise Conflict(_("Your account already represents another member company."))
         user.organization = invitation.organization
+    if invitation.role == Role.ORGANIZER and not user.has_role(Role.ORGANIZER):
+        accounts.revoke_all_tokens(user)  # an organizer's API tokens must come through two-factor login
     user.grant(invitation.role)
     _mark_used(invitation, user)
     db.session.flush()
     return user
 
 
-def revoke(invitation: Invitation) -> None:
+def revoke(invitation: Invitation, actor: User | None = None) -> None:
+    """Make an unused invitation link stop working."""
     if invitation.accepted_at is not None:
         raise Conflict(_("This invitation was already used."))
-    invitation.revoked_at = invitation.revoked_at or utcnow()
+    if invitation.revoked_at is None:
+        invitation.revoked_at = utcnow()
+        record("invitation.revoked", actor=actor, subject_type="invitation", subject_id=invitation.id,
+               role=invitation.role.value)
     db.session.flush()
 
 
@@ -147,19 +181,82 @@ def create_login_link(actor: User, judge: User, session) -> LoginLink:
     return link
 
 
+def login_link_refusal(link: LoginLink) -> str | None:
+    """Why a judge's login code cannot log in now, or None if it can."""
+    if link.revoked_at is not None:
+        return _("This login code was revoked by the organizer. Ask them for a new one.")
+    if link.used_at is not None:
+        return _("This login code was already used: each code logs in once. Ask the organizer for a new one.")
+    if link.expires_at <= utcnow():
+        return _("This login code has expired. Ask the organizer for a new one.")
+    if not link.user.is_active:
+        return _("This account is not active. Ask the organizer.")
+    session = db.session.get(PitchSession, link.session_id) if link.session_id else None
+    if session is not None and not session.judge_logins_open:
+        return _("New judge logins are switched off for this session right now. Ask the organizer to "
+                 "switch them on; judges already logged in can keep scoring.")
+    return None
+
+
 def find_usable_login_link(token: str) -> LoginLink:
     link = _row_for_token(LoginLink, "login", token)
     if link is None:
         raise NotFound(_("This login code is not valid."))
-    if not link.usable_at(utcnow()) or not link.user.is_active:
-        raise Conflict(_("This login code has expired or was already used. Ask the organizer for a new one."))
+    if refusal := login_link_refusal(link):
+        raise Conflict(refusal)
     return link
 
 
 def use_login_link(link: LoginLink) -> User:
-    link.used_at = utcnow()
-    db.session.flush()
+    """Spend the code: one conditional UPDATE, so that two tablets scanning it at once cannot both log in."""
+    if refusal := login_link_refusal(link):
+        raise Conflict(refusal)
+    now = utcnow()
+    claimed = db.session.execute(
+        update(LoginLink)
+        .where(LoginLink.id == link.id, LoginLink.used_at.is_(None), LoginLink.revoked_at.is_(None),
+               LoginLink.expires_at > now)
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        db.session.refresh(link)
+        raise Conflict(login_link_refusal(link) or _("This login code can no longer be used."))
+    link.used_at = now
     return link.user
+
+
+def revoke_login_link(link: LoginLink, actor: User) -> None:
+    """Make an unused login code stop working."""
+    if link.used_at is not None:
+        raise Conflict(_("This login code was already used; it cannot be revoked."))
+    if link.revoked_at is None:
+        link.revoked_at = utcnow()
+        record("login_code.revoked", actor=actor, subject_type="login_code", subject_id=link.id,
+               judge_id=link.user_id, session_id=link.session_id)
+    db.session.flush()
+
+
+def session_login_links(session: PitchSession, limit: int = 100) -> list[LoginLink]:
+    """A session's judge login codes, newest first, for the organizer's list."""
+    return list(db.session.scalars(
+        select(LoginLink).where(LoginLink.session_id == session.id)
+        .order_by(LoginLink.created_at.desc(), LoginLink.id.desc()).limit(limit)
+    ))
+
+
+def set_judge_logins(session: PitchSession, open_: bool, actor: User) -> bool:
+    """Switch new judge logins by QR code on or off for ``session``; True if it changed.
+
+    Judges already logged in keep their sessions: only the codes stop working while off.
+    """
+    if session.judge_logins_open == open_:
+        return False
+    session.judge_logins_open = open_
+    record("judge_logins.switched_on" if open_ else "judge_logins.switched_off", actor=actor,
+           subject_type="session", subject_id=session.id)
+    db.session.flush()
+    return True
 
 
 def get_login_link(link_id: int) -> LoginLink:

@@ -157,8 +157,10 @@ def test_bodies_that_are_not_a_json_object_are_422(client, db, data, content_typ
 
 def test_token_works_as_bearer_on_me(client, make, db):
     user = make.user(Role.ORGANIZER, name="Olga Organizadora")
+    secret = make.enroll_two_factor(user)  # organizers get tokens only with a two-factor code
     db.session.commit()
-    token = client.post("/api/v1/tokens", json={"email": user.email, "password": PASSWORD}).get_json()["token"]
+    token = client.post("/api/v1/tokens", json={"email": user.email, "password": PASSWORD,
+                                                "otp": make.totp_code(secret)}).get_json()["token"]
 
     response = client.get("/api/v1/me", headers=bearer(token))
 

@@ -39,6 +39,7 @@ def browser(app, user: User | None = None, *, english: bool = True) -> FlaskClie
         with client.session_transaction() as session:
             session["_user_id"] = user.get_id()
             session["_fresh"] = True
+            session["tfa_user_id"] = user.id  # as if two-factor was verified
     if english:
         assert client.post("/language", data={"lang": "en"}).status_code == 302
     return client
@@ -366,7 +367,9 @@ def test_organizers_set_roles_within_the_rules(client, organizer, make):
 
 INVITATION_FORM = {"role": "judge", "invitee_name": "Dra. Elena López", "organization_id": "0", "ttl_hours": "72"}
 NEW_ACCOUNT = {"name": "Elena López", "email": "elena@example.mx", "password": PASSWORD, "password_confirm": PASSWORD}
-USED_UP = "This invitation has expired, was revoked or was already used. Ask the organizer for a new one."
+USED_UP = "This invitation was already used: each invitation link works once."
+REFUSALS = {"revoked": "This invitation was revoked by the organizer.",
+            "expired": "This invitation has expired. Ask the organizer for a new one."}
 
 
 def invitation_path(invitation) -> str:
@@ -421,9 +424,9 @@ def test_revoked_expired_and_forged_links_are_refused(app, client, organizer):
     db.session.commit()
 
     visitor = browser(app)
-    for invitation in (revoked, expired):
+    for invitation, why in ((revoked, "revoked"), (expired, "expired")):
         refused = visitor.get(invitation_path(invitation))
-        assert refused.status_code == 409 and USED_UP in text(refused)
+        assert refused.status_code == 409 and REFUSALS[why] in text(refused)
         refused = visitor.post(invitation_path(invitation), data=NEW_ACCOUNT)
         assert refused.status_code == 409
     token = invitation_services.invitation_token(revoked)
