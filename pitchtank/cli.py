@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from pitchtank.accounts import services as accounts
 from pitchtank.accounts.models import Role
+from pitchtank.audit.services import record
 from pitchtank.core.errors import ValidationFailed
 from pitchtank.extensions import db
 from pitchtank.organizations.models import Organization
@@ -33,7 +34,9 @@ def create_user(email: str, name: str, roles: tuple[str, ...], password: str, or
             db.session.add(org)
     try:
         user = accounts.register_user(email=email, name=name, password=password,
-                                      roles=[Role(r) for r in roles], organization=org)
+                                      roles=[Role(r) for r in roles], organization=org, email_verified=True)
+        record("user.created", actor=None, subject_type="user", subject_id=user.id,
+               roles=sorted(set(roles)), source="command line")
         db.session.commit()
     except ValidationFailed as error:
         db.session.rollback()
@@ -69,7 +72,9 @@ def seed_demo(if_empty: bool):
 
 def register_commands(app: Flask) -> None:
     from pitchtank.fund.cli import fund_cli
+    from pitchtank.notices.cli import notices_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(seed_demo)
     app.cli.add_command(fund_cli)
+    app.cli.add_command(notices_cli)

@@ -66,6 +66,7 @@ from pitchtank.fund.models import (
     PaymentStatus,
     StripeCustomer,
 )
+from pitchtank.notices import facts
 from pitchtank.organizations.models import Organization
 
 log = logging.getLogger(__name__)
@@ -507,6 +508,7 @@ def _record_failure(payment_id: int, actor, message: str, *, code: str | None) -
         payment.failure_message = message
         record("payment.failed", actor=actor, subject_type="call_line", subject_id=payment.call_line_id,
                payment_id=payment.id, code=code or "")
+        facts.payment_failed(payment, attempt_key=f"charge-{payment.attempt}")
     db.session.commit()
     return payment
 
@@ -735,6 +737,7 @@ def _book_success(payment: Payment, intent: dict, actor) -> LedgerTransaction:
     transaction = services.apply_payment(payment, actor=actor, external_key=key)
     record("payment.stripe_booked", actor=actor, subject_type="call_line", subject_id=payment.call_line_id,
            payment_id=payment.id, payment_intent_id=intent["id"], amount_cents=payment.amount_cents)
+    facts.payment_received(payment)
     return transaction
 
 
@@ -804,6 +807,8 @@ def apply_payment_intent(intent: dict, *, actor=None) -> Payment | None:
             record(f"payment.{new.value}", actor=actor, subject_type="call_line", subject_id=payment.call_line_id,
                    payment_id=payment.id, payment_intent_id=intent["id"],
                    code=error.get("decline_code") or error.get("code") or "")
+        if new == PaymentStatus.FAILED:
+            facts.payment_failed(payment, attempt_key=intent["id"])
     db.session.flush()
     return payment
 
