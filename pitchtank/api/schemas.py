@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 from pydantic_core import PydanticCustomError
+
+from pitchtank.core.routing import MAX_ID
 
 
 class Body(BaseModel):
@@ -24,6 +26,9 @@ def _rfc3339_text(value: Any) -> Any:
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
 """A time in a request body: RFC 3339 text with its UTC offset."""
+
+Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+"""An id in a request body: a whole number that can name a row (a larger one is a 422, not a 500)."""
 
 
 class Out(BaseModel):

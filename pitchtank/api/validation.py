@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from pydantic import BaseModel, ValidationError
 
 from pitchtank.core.errors import ValidationFailed
+from pitchtank.core.input_guard import nul_message, nul_paths
 
 M = TypeVar("M", bound=BaseModel)
 MAX_JSON_BYTES = 256 * 1024
@@ -92,6 +93,8 @@ def parse_json(model: type[M]) -> M:
             raise ValidationFailed({"body": [message]}, message) from None
     if not isinstance(data, dict):
         raise ValidationFailed({"body": [_("The request body must be a JSON object.")]})
+    if hidden := nul_paths(data):
+        raise ValidationFailed({path: [nul_message()] for path in hidden}, nul_message())
     try:
         return model.model_validate(data)
     except ValidationError as exc:

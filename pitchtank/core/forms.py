@@ -8,9 +8,10 @@ from urllib.parse import urlsplit
 from flask import flash, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DecimalField, Form
+from wtforms import DecimalField, Form, IntegerField
 
 from pitchtank.core.errors import ValidationFailed
+from pitchtank.core.routing import MAX_ID
 
 REQUIRED = _l("This field is required.")
 
@@ -50,3 +51,14 @@ class FiniteDecimalField(DecimalField):
 
 class ConfirmForm(FlaskForm):
     """Nothing but the CSRF token, for buttons that change something."""
+
+
+class WholeNumberField(IntegerField):
+    """An IntegerField that refuses numbers beyond ±MAX_ID: WTForms' NumberRange cannot compare
+    a huge integer (it overflows a float) and the database's INTEGER columns cannot store one."""
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        if self.data is not None and abs(self.data) > MAX_ID:
+            self.data = None
+            raise ValueError(self.gettext("Not a valid integer value."))

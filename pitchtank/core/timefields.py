@@ -32,7 +32,11 @@ class LocalDateTimeField(DateTimeLocalField):
     def process_formdata(self, valuelist):
         super().process_formdata(valuelist)
         if self.data is not None and self.data.tzinfo is None:
-            self.data = self.data.replace(tzinfo=local_zone()).astimezone(UTC)
+            try:
+                self.data = self.data.replace(tzinfo=local_zone()).astimezone(UTC)
+            except OverflowError:  # 9999-12-31T23:59 in Mexico City is past year 9999 in UTC
+                self.data = None
+                raise ValueError(self.gettext("Not a valid datetime value.")) from None
 
     def _value(self):
         if self.raw_data:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import AnyOf, InputRequired, Length, NumberRange, Optional
 
 from pitchtank.accounts.forms import MultiCheckboxField
-from pitchtank.core.forms import REQUIRED
+from pitchtank.core.forms import REQUIRED, WholeNumberField
 from pitchtank.core.timefields import LocalDateTimeField
 from pitchtank.events.models import (
     EVENT_NAME_MAX,
@@ -43,11 +43,11 @@ class EventForm(FlaskForm):
 class SessionForm(FlaskForm):
     title = StringField(_l("Title"), validators=[InputRequired(REQUIRED), Length(max=SESSION_TITLE_MAX)])
     starts_at = LocalDateTimeField(_l("Scheduled start"), validators=[InputRequired(REQUIRED)])
-    pitch_minutes = IntegerField(
+    pitch_minutes = WholeNumberField(
         _l("Pitch minutes"), default=5,
         validators=[InputRequired(REQUIRED), NumberRange(1, PITCH_MINUTES_MAX)],
     )
-    qa_minutes = IntegerField(
+    qa_minutes = WholeNumberField(
         _l("Q&A minutes"), default=3,
         validators=[InputRequired(REQUIRED), NumberRange(0, QA_MINUTES_MAX)],
     )

@@ -14,7 +14,7 @@ from pitchtank.accounts.models import Role
 from pitchtank.api import bp
 from pitchtank.api.idempotency import idempotent
 from pitchtank.api.openapi import Response, operation
-from pitchtank.api.schemas import Body, OrganizationRef, Out
+from pitchtank.api.schemas import Body, Id, OrganizationRef, Out
 from pitchtank.api.validation import parse_json
 from pitchtank.core.authz import require_login, require_role
 from pitchtank.core.transaction import commit_request
@@ -142,7 +142,7 @@ class TransferIn(Body):
 
 
 class AllocationIn(Body):
-    venture_id: StrictInt
+    venture_id: Id
     amount_cents: Cents
     note: Annotated[str, Field(max_length=2000)] = ""
 

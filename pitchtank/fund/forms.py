@@ -10,10 +10,10 @@ from decimal import Decimal, InvalidOperation
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from pitchtank.core.forms import REQUIRED, FiniteDecimalField
+from pitchtank.core.forms import REQUIRED, FiniteDecimalField, WholeNumberField
 from pitchtank.core.timefields import local_zone
 from pitchtank.fund.models import (
     FUND_NAME_MAX,
@@ -122,7 +122,7 @@ class FundForm(FlaskForm):
                         validators=[InputRequired(REQUIRED), Length(max=18)],
                         filters=[lambda value: re.sub(r"[\s-]", "", value) if value else value],
                         render_kw={"inputmode": "numeric", "autocomplete": "off", "spellcheck": "false"})
-    cooling_off_days = IntegerField(
+    cooling_off_days = WholeNumberField(
         _l("Cooling-off period (days)"),
         description=_l("How many days after pledging a company may still lower or cancel its pledge."),
         default=7, validators=[InputRequired(REQUIRED), NumberRange(min=0, max=90)],

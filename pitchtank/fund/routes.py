@@ -387,6 +387,9 @@ def reverse_allocation(allocation_id: int):
     if allocation is None:
         raise NotFound(_("That allocation does not exist."))
     fund = services.get_fund(allocation.fund_id)
+    if allocation.reversed_at is not None:  # its form is gone from the page: say so, whatever was sent
+        flash(_("This allocation was already reversed."), "error")
+        return redirect(url_for("fund.show", fund_id=fund.id, _anchor="allocations"))
     form = ReversalForm(prefix=f"allocation{allocation.id}")
     if form.validate_on_submit():
         try:
@@ -445,6 +448,9 @@ def call_notice_pdf(line_id: int):
     line = services.get_call_line(line_id, current_user)
     document = pdf.call_notice(line, outstanding_cents=ledger.line_outstanding(line.id),
                                status=_line_views([line])[0].display_status)
+    record("export.downloaded", actor=current_user, subject_type="call_line", subject_id=line.id,
+           export="call_notice", format="pdf")
+    db.session.commit()
     return _pdf_response(document, f"capital-call-{line.reference}.pdf")
 
 
@@ -455,7 +461,11 @@ def receipt_pdf(payment_id: int):
     payment = _payment_for(payment_id)
     if payment.status not in RECEIVED:
         raise NotFound(_("There is no receipt: this payment did not go through."))
-    return _pdf_response(pdf.payment_receipt(payment), f"receipt-{payment.id}.pdf")
+    document = pdf.payment_receipt(payment)
+    record("export.downloaded", actor=current_user, subject_type="payment", subject_id=payment.id,
+           export="receipt", format="pdf")
+    db.session.commit()
+    return _pdf_response(document, f"receipt-{payment.id}.pdf")
 
 
 # ---------------------------------------------------------------- investors

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from pitchtank.accounts.models import Role, User
+from pitchtank.accounts.verification import require_verified_email
 from pitchtank.audit.services import record
 from pitchtank.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from pitchtank.core.i18n import format_money
@@ -34,6 +35,7 @@ from pitchtank.fund.models import (
     Pledge,
     PledgeStatus,
 )
+from pitchtank.notices import facts
 from pitchtank.ventures.models import Venture
 
 MAX_AMOUNT_CENTS = 10_000_000_000_00  # ten thousand million pesos
@@ -118,6 +120,7 @@ def _investor_organization(user: User):
 def pledge(fund_id: int, investor: User, amount_cents: int) -> Pledge:
     """A member company commits capital to the fund; one commitment per company, raised later."""
     organization = _investor_organization(investor)
+    require_verified_email(investor)
     fund = get_fund(fund_id, for_update=True)
     if fund.status != FundStatus.OPEN or fund.commitment_deadline < local_today():
         raise Conflict(_("The fund is not taking commitments."))
@@ -245,6 +248,7 @@ def issue_capital_call(fund_id: int, actor: User, *, percent: Decimal, due_date:
         ], memo=f"Capital call {number}", actor=actor, call_line_id=line.id, pledge_id=active[org].id)
     record("capital_call.issued", actor=actor, subject_type="fund", subject_id=fund.id,
            call_id=call.id, percent_bp=percent_bp, total_cents=call.total_cents)
+    facts.capital_call_issued(call)
     return call
 
 
@@ -292,6 +296,7 @@ def record_transfer(line_id: int, actor: User, *, amount_cents: int, paid_on: da
     apply_payment(payment, actor=actor)
     record("payment.recorded", actor=actor, subject_type="call_line", subject_id=line.id,
            amount_cents=amount_cents, reference=reference)
+    facts.payment_received(payment)
     return payment
 
 
@@ -319,6 +324,9 @@ def allocate(fund_id: int, actor: User, *, venture_id: int, amount_cents: int, n
 
 
 def reverse_allocation(allocation_id: int, actor: User, reason: str) -> Allocation:
+    reason = reason.strip()
+    if not reason:  # the page strips what the API's schema refuses: a blank reason explains nothing
+        raise ValidationFailed({"reason": [_("This field is required.")]})
     allocation = db.session.get(Allocation, allocation_id)
     if allocation is None:
         raise NotFound(_("That allocation does not exist."))

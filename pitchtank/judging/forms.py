@@ -12,7 +12,6 @@ from wtforms import (
     FieldList,
     Form,
     FormField,
-    IntegerField,
     SelectField,
     StringField,
     TextAreaField,
@@ -27,7 +26,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from pitchtank.core.forms import REQUIRED
+from pitchtank.core.forms import REQUIRED, WholeNumberField
 from pitchtank.judging import rubrics
 from pitchtank.judging.models import (
     CRITERION_NAME_MAX,
@@ -107,7 +106,7 @@ def _anchors_valid(form, field) -> None:
 class ActionForm(FlaskForm):
     """One step of the show; ``pitch_id`` names an earlier pitch to close or reopen."""
 
-    pitch_id = IntegerField(_l("Pitch"), validators=[Optional(), NumberRange(min=1)])
+    pitch_id = WholeNumberField(_l("Pitch"), validators=[Optional(), NumberRange(min=1)])
 
 
 class VoidForm(FlaskForm):
@@ -131,9 +130,9 @@ class _RowForm(Form):
                                    validators=[Optional(), Length(max=rubrics.DESCRIPTION_MAX)])
     description_en = TextAreaField(_l("Description (English)"),
                                    validators=[Optional(), Length(max=rubrics.DESCRIPTION_MAX)])
-    min = IntegerField(_l("Lowest value"),
+    min = WholeNumberField(_l("Lowest value"),
                        validators=[_required_in_a_filled_row, NumberRange(-SCALE_LIMIT, SCALE_LIMIT)])
-    max = IntegerField(_l("Highest value"),
+    max = WholeNumberField(_l("Highest value"),
                        validators=[_required_in_a_filled_row, NumberRange(-SCALE_LIMIT, SCALE_LIMIT)])
     anchors = StringField(_l("Anchored labels"), validators=[Optional(), Length(max=ANCHORS_TEXT_MAX), _anchors_valid])
 
@@ -161,7 +160,7 @@ class _RowForm(Form):
 
 
 class CriterionRowForm(_RowForm):
-    weight = IntegerField(_l("Weight"), validators=[_required_in_a_filled_row, NumberRange(1, WEIGHT_MAX)])
+    weight = WholeNumberField(_l("Weight"), validators=[_required_in_a_filled_row, NumberRange(1, WEIGHT_MAX)])
     NUMBER_FIELDS = ("weight", "min", "max")
 
     def weight_value(self) -> int:

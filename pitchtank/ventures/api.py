@@ -7,10 +7,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from flask import jsonify, request, url_for
+from flask import current_app, jsonify, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from pydantic import Field, StrictInt
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from pitchtank.accounts.models import Role
 from pitchtank.api import bp
@@ -200,7 +201,7 @@ def patch_venture(venture_id: int):
     responses={
         200: Response("The venture with its deck", VentureOut), 401: Response("Not logged in"),
         403: Response("Not the owner"), 404: Response("No such venture"),
-        413: Response("Larger than 10 MB"), 415: Response("Not sent as application/pdf"),
+        413: Response("A body larger than the server accepts (over 11 MB)"), 415: Response("Not sent as application/pdf"),
         422: Response("Not an acceptable PDF"),
     },
     tag="ventures",
@@ -212,6 +213,8 @@ def put_venture_deck(venture_id: int):
     services.ensure_can_edit(venture, current_user)
     if request.mimetype != "application/pdf":
         raise UnsupportedMediaType(_("Send the deck with Content-Type: application/pdf."))
+    if (request.content_length or 0) > current_app.config["MAX_CONTENT_LENGTH"]:
+        raise RequestEntityTooLarge()  # as for every other request body this large
     if (request.content_length or 0) > MAX_DECK_BYTES:
         raise ValidationFailed({"deck": [services.DECK_MESSAGES["too_large"]()]})
     services.store_deck(venture, current_user, request.get_data(cache=False))
