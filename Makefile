@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 HOST   ?= 127.0.0.1
 
-.PHONY: run test install install-test translations messages lint chromium bench clean
+.PHONY: run test install install-test translations messages lint chromium axe security bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,26 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "The browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
 
-test: install-test translations lint chromium
+# axe-core for the accessibility tests, from the npm registry, pinned by tests/browser/axe/package-lock.json.
+AXE_DIR := tests/browser/axe
+AXE_JS  := $(AXE_DIR)/node_modules/axe-core/axe.min.js
+
+$(AXE_JS): $(AXE_DIR)/package.json $(AXE_DIR)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; \
+	  else echo "The accessibility tests need npm (for axe-core): sudo apt-get install npm"; exit 1; fi; }
+	npm ci --prefix $(AXE_DIR) --ignore-scripts --no-audit --no-fund
+	touch $@
+
+axe: $(AXE_JS)
+
+# bandit over the deployed code (settings in pyproject.toml); pip-audit over every pinned
+# dependency, failing when one cannot be audited (see tests/security/audit_dependencies.py).
+security: install-test
+	$(BIN)/bandit -c pyproject.toml -q -r pitchtank migrations config.py wsgi.py gunicorn.conf.py
+	$(BIN)/python tests/security/audit_dependencies.py
+
+test: install-test translations lint security chromium axe
 	$(BIN)/python -m pytest
 
 # Needs the machine's PostgreSQL and Redis; prints a table and, last, one JSON line of figures.
