@@ -22,6 +22,10 @@ def create_app(config: type[Config] | None = None, **overrides) -> Flask:
     if not app.testing and not app.debug:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
+    from pitchtank.core import observability
+
+    observability.init_app(app)  # first: logging is configured before anything logs
+
     from pitchtank import models  # noqa: F401  (every model registered before mappers configure)
     from pitchtank.extensions import babel, csrf, db, limiter, login_manager, migrate
 
@@ -47,6 +51,11 @@ def create_app(config: type[Config] | None = None, **overrides) -> Flask:
     from pitchtank.core.error_handlers import register_error_handlers
 
     register_error_handlers(app)
+    from pitchtank.core import input_guard
+    from pitchtank.core.routing import IdConverter
+
+    input_guard.init_app(app)
+    app.url_map.converters["int"] = IdConverter  # before any rule is added
     _register_blueprints(app)
 
     from pitchtank.cli import register_commands
@@ -57,7 +66,9 @@ def create_app(config: type[Config] | None = None, **overrides) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     from pitchtank.accounts.routes import bp as accounts_bp
+    from pitchtank.accounts.two_factor_routes import bp as two_factor_bp
     from pitchtank.api import bp as api_bp
+    from pitchtank.audit.routes import bp as audit_bp
     from pitchtank.core.routes import bp as core_bp
     from pitchtank.events.routes import bp as events_bp
     from pitchtank.fund.routes import bp as fund_bp
@@ -66,11 +77,13 @@ def _register_blueprints(app: Flask) -> None:
     from pitchtank.judging.screens import bp as screens_bp
     from pitchtank.judging.tablet import bp as tablet_bp
     from pitchtank.organizations.routes import bp as organizations_bp
+    from pitchtank.privacy.routes import bp as privacy_bp
     from pitchtank.ventures.routes import bp as ventures_bp
 
     for blueprint in (
         core_bp,
         accounts_bp,
+        two_factor_bp,
         ventures_bp,
         events_bp,
         organizations_bp,
@@ -79,6 +92,8 @@ def _register_blueprints(app: Flask) -> None:
         screens_bp,
         tablet_bp,
         fund_bp,
+        audit_bp,
+        privacy_bp,
         api_bp,
     ):
         app.register_blueprint(blueprint)

@@ -17,7 +17,7 @@ from pitchtank.organizations.models import MembershipStatus, Organization
 from pitchtank.ventures import services as ventures
 from pitchtank.ventures.models import Sector, Stage
 
-DEMO_PASSWORD = "demo-pitchtank"  # noqa: S105 (published on purpose: demo data only)
+DEMO_PASSWORD = "demo-pitchtank"  # noqa: S105  # nosec B105 # published on purpose: demo data only
 
 COMPANIES = [
     ("Bajío Software Factory", "Bajío Software Factory, S.A. de C.V.", "BSF150312AB1"),
@@ -87,20 +87,22 @@ def seed() -> list[tuple[str, str]]:
     db.session.flush()
 
     organizer = accounts.register_user(email=ORGANIZER_EMAIL, name="Laura Méndez (Clúster TI)",
-                                       password=DEMO_PASSWORD, roles=[Role.ORGANIZER])
+                                       password=DEMO_PASSWORD, roles=[Role.ORGANIZER],
+                                       email_verified=True)
     judges = []
     for index, (name, email) in enumerate(JUDGES):
         judge = accounts.register_user(email=email, name=name, password=DEMO_PASSWORD, roles=[Role.JUDGE],
-                                       organization=companies[index % len(companies)])
+                                       organization=companies[index % len(companies)], email_verified=True)
         judges.append(judge)
     investors = []
     for index, company in enumerate(companies[:3]):
         email = f"inversionista{index + 1}@demo.pitchtank.mx"
         investors.append(accounts.register_user(
             email=email, name=f"Inversionista de {company.name}", password=DEMO_PASSWORD,
-            roles=[Role.INVESTOR], organization=company))
+            roles=[Role.INVESTOR], organization=company, email_verified=True))
     founders = [
-        accounts.register_user(email=email, name=name, password=DEMO_PASSWORD, roles=[Role.ENTREPRENEUR])
+        accounts.register_user(email=email, name=name, password=DEMO_PASSWORD, roles=[Role.ENTREPRENEUR],
+                               email_verified=True)
         for name, email in ENTREPRENEURS
     ]
 

@@ -1,6 +1,6 @@
 """Imports every model so that SQLAlchemy and Alembic see the whole schema."""
 
-from pitchtank.accounts.models import ApiToken, User, UserRole
+from pitchtank.accounts.models import ApiToken, LoginThrottle, RecoveryCode, User, UserRole
 from pitchtank.api.idempotency import IdempotencyRecord
 from pitchtank.audit.models import AuditEntry
 from pitchtank.events.models import Event, Pitch, PitchSession, SessionJudge, Submission
@@ -21,6 +21,9 @@ from pitchtank.fund.models import (
     StripeEvent,
 )
 from pitchtank.invitations.models import Invitation, LoginLink
+
+# Registers the listener that bumps a session's state_version whenever its scoring rules change.
+from pitchtank.judging import scoring_rules as _scoring_rules  # noqa: E402,F401
 from pitchtank.judging.models import (
     AudienceVote,
     Recusal,
@@ -29,6 +32,7 @@ from pitchtank.judging.models import (
     Score,
     ScoreSheet,
 )
+from pitchtank.notices.models import OutboxAttachment, OutboxEmail
 from pitchtank.organizations.models import Organization
 from pitchtank.ventures.models import Venture
 
@@ -45,6 +49,8 @@ __all__ = [
     "StripeCustomer",
     "StripeEvent",
     "ApiToken",
+    "LoginThrottle",
+    "RecoveryCode",
     "AudienceVote",
     "AuditEntry",
     "Recusal",
@@ -57,6 +63,8 @@ __all__ = [
     "Invitation",
     "LoginLink",
     "Organization",
+    "OutboxAttachment",
+    "OutboxEmail",
     "Pitch",
     "PitchSession",
     "SessionJudge",

@@ -14,9 +14,11 @@ from sqlalchemy import text
 
 from config import TestingConfig
 from pitchtank import create_app
+from pitchtank.accounts.auth_loader import cache as auth_cache
 from pitchtank.extensions import db as _db
 from pitchtank.extensions import limiter
 from pitchtank.judging.results import cache as standings_cache
+from pitchtank.judging.scoring_rules import cache as scoring_rules_cache
 from tests import factories
 
 DATABASE_URL = os.environ.get("DATABASE_URL")
@@ -98,6 +100,8 @@ def db(app):
         _empty_all_tables()
         limiter.reset()
         standings_cache.clear()  # ids restart with every test, so cached standings would leak
+        scoring_rules_cache.clear()  # and so would cached scoring rules
+        auth_cache.clear()  # and cached users
 
 
 class IsolatedClient(FlaskClient):
@@ -151,6 +155,7 @@ def login_as(client, db):
         with client.session_transaction() as session:
             session["_user_id"] = user.get_id()
             session["_fresh"] = True
+            session["tfa_user_id"] = user.id  # as if two-factor was verified
         return user
 
     return login
@@ -170,3 +175,23 @@ def api_token(client, db):
         return {"Authorization": f"Bearer {token}"}
 
     return issue
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _smtp_session_server(app):
+    """Every test's email goes to a real SMTP server on 127.0.0.1 (see ``smtp_server``)."""
+    from tests.smtp_inbox import start_server
+
+    controller, inbox = start_server()
+    app.config["MAIL_PORT"] = controller.port
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_server(_smtp_session_server, db):
+    """What arrived at the test SMTP server in this test, as parsed EmailMessages:
+    ``smtp_server.messages``; ``smtp_server.refuse_next(n)`` makes it answer 451 n times."""
+    _smtp_session_server.clear()
+    yield _smtp_session_server
+    _smtp_session_server.clear()

@@ -33,6 +33,7 @@ def user(role: Role | None = Role.ENTREPRENEUR, *, email: str | None = None, nam
     roles = [role] if role else []
     if Role.INVESTOR in roles and organization_ is None:
         organization_ = organization()
+    kwargs.setdefault("email_verified", True)  # sign-up's confirmation link is tested on its own
     return accounts.register_user(
         email=email or f"user{number}@example.mx", name=name or f"Persona {number}",
         password=password, roles=roles, organization=organization_, **kwargs,
@@ -90,3 +91,24 @@ def pitching_session(pitches: int = 3, judges: int = 2) -> tuple[PitchSession, l
     judge_users = [user(Role.JUDGE) for _ in range(judges)]
     events.set_judges(session_, [j.id for j in judge_users])
     return session_, judge_users
+
+
+def enroll_two_factor(user_: User) -> str:
+    """Turn two-factor authentication on for ``user_`` (only when a test asks); returns the secret."""
+    import pyotp
+
+    from pitchtank.accounts import two_factor
+
+    secret = two_factor.new_secret()
+    two_factor.enable(user_, secret, pyotp.TOTP(secret).now())
+    user_.totp_last_step = None  # the code used to enrol stays usable for the test's first login
+    db.session.flush()
+    return secret
+
+
+def totp_code(secret: str, steps_ahead: int = 0) -> str:
+    """The authenticator app's code now, or ``steps_ahead`` 30-second steps later (a fresh one)."""
+    import pyotp
+
+    totp = pyotp.TOTP(secret)
+    return totp.generate_otp(totp.timecode(utcnow()) + steps_ahead)

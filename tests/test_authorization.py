@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from flask.testing import FlaskClient
 from pypdf import PdfWriter
 
+from pitchtank.accounts import recovery, verification
 from pitchtank.accounts.models import Role, User
 from pitchtank.events import services as event_services
 from pitchtank.extensions import db
@@ -108,6 +109,10 @@ ACCESS: list[Row] = [
     # core
     Row("core.home", PUBLIC),
     Row("core.healthz", PUBLIC),
+    Row("core.readyz", PUBLIC),
+    # Metrics are refused by network or token, not by role: the test client calls from
+    # 127.0.0.1, which is allowed; other addresses are refused in tests/test_operations.py.
+    Row("core.metrics", PUBLIC, note="from loopback"),
     Row("core.set_language", PUBLIC, method="POST"),
     Row("core.dashboard", LOGGED_IN),
     # accounts
@@ -116,6 +121,17 @@ ACCESS: list[Row] = [
     Row("accounts.logout", PUBLIC, method="POST"),
     Row("accounts.account", LOGGED_IN),
     Row("accounts.change_password", LOGGED_IN, method="POST"),
+    # pages reached from emails: confirm the address, reset a forgotten password
+    Row("accounts.verify_email", PUBLIC, lambda w: {"token": verification.verification_token(w.owner)}),
+    Row("accounts.verify_email_notice", LOGGED_IN),
+    Row("accounts.forgot_password", PUBLIC),
+    Row("accounts.reset_password", PUBLIC, lambda w: {"token": recovery.reset_token(w.owner)}),
+    # two-factor authentication (everyone may turn it on; organizers must)
+    Row("two_factor.verify", LOGGED_IN, note="no login waiting for its code"),
+    Row("two_factor.overview", LOGGED_IN),
+    Row("two_factor.setup", LOGGED_IN),
+    Row("two_factor.disable", LOGGED_IN, method="POST"),
+    Row("two_factor.regenerate_codes", LOGGED_IN, method="POST"),
     Row("accounts.users", ORGANIZERS),
     Row("accounts.edit_user", ORGANIZERS, lambda w: {"user_id": w.other_user_id}),
     # ventures
@@ -173,6 +189,8 @@ ACCESS: list[Row] = [
         lambda w: {"session_id": w.session_id, "user_id": w.session_judge.id}, method="POST"),
     Row("invitations.show_login_code", ORGANIZERS, lambda w: {"link_id": w.login_link_id}),
     Row("invitations.use_login_code", PUBLIC, lambda w: {"token": w.login_token}),
+    Row("invitations.revoke_login_code", ORGANIZERS, lambda w: {"link_id": w.login_link_id}, method="POST"),
+    Row("invitations.set_judge_logins", ORGANIZERS, lambda w: {"session_id": w.session_id}, method="POST"),
     # live judging: the organizer's console
     Row("judging_console.console", ORGANIZERS, lambda w: {"session_id": w.session_id}),
     Row("judging_console.status", ORGANIZERS, lambda w: {"session_id": w.session_id}),
@@ -228,6 +246,14 @@ ACCESS: list[Row] = [
     Row("fund.entrepreneur_offers", ENTREPRENEURS),
     Row("fund.decide_offer", OWNER_OF_PRIVATE, lambda w: {"offer_id": w.offer_id, "decision": "decline"},
         method="POST", ownership=True),
+    # the audit log: organizers read and download it; nobody changes it
+    Row("audit.index", ORGANIZERS),
+    Row("audit.export", ORGANIZERS, lambda w: {"extension": "csv"}),
+    Row("audit.export", ORGANIZERS, lambda w: {"extension": "xlsx"}, note="xlsx"),
+    # privacy: the notice for everyone; one's own data download and account deletion
+    Row("privacy.notice", PUBLIC),
+    Row("privacy.download", LOGGED_IN),
+    Row("privacy.delete_account", LOGGED_IN),
 ]
 
 
@@ -237,6 +263,7 @@ def browser(app, user: User | None = None) -> FlaskClient:
         with client.session_transaction() as session:
             session["_user_id"] = user.get_id()
             session["_fresh"] = True
+            session["tfa_user_id"] = user.id  # as if two-factor was verified
     return client
 
 

@@ -42,6 +42,7 @@ def browser(app, user: User | None = None) -> FlaskClient:
         with client.session_transaction() as session:
             session["_user_id"] = user.get_id()
             session["_fresh"] = True
+            session["tfa_user_id"] = user.id  # as if two-factor was verified
     return client
 
 
@@ -100,13 +101,14 @@ class World:
     invitation_id: int
     invitation_token: str
     login_token: str
+    login_link_id: int = 0
 
 
 def build_world() -> World:
     organization = factories.organization()
     boss = account_services.register_user(
         email=f"boss{next(_numbers)}@example.mx", name="Jefa de todo",
-        password=factories.PASSWORD, roles=list(Role), organization=organization,
+        password=factories.PASSWORD, roles=list(Role), organization=organization, email_verified=True,
     )
     event = factories.event(organizer=boss)
     session = factories.session(event)
@@ -133,7 +135,7 @@ def build_world() -> World:
         session_id=session.id, pitch_id=session.pitches[0].id, pending_submission_id=pending.id,
         unplaced_submission_id=unplaced.id, fresh_venture_id=fresh.id, owned_venture_id=placed[0].venture_id,
         invitation_id=invitation.id, invitation_token=invitation_services.invitation_token(invitation),
-        login_token=invitation_services.login_link_token(login_link),
+        login_token=invitation_services.login_link_token(login_link), login_link_id=login_link.id,
     )
 
 
@@ -198,8 +200,18 @@ UNSAFE_ROUTES: dict[tuple[str, str], Unsafe] = {
         anonymous=True),
     ("accounts.account", "POST"): Unsafe(form({"name": "Nombre nuevo", "language": "en"})),
     ("accounts.change_password", "POST"): Unsafe(form({
-        "pw-current_password": factories.PASSWORD, "pw-new_password": "otra clave bastante larga"})),
+        "pw-current_password": factories.PASSWORD, "pw-new_password": "otra clave bastante larga",
+        "pw-new_password_confirm": "otra clave bastante larga"})),
     ("accounts.edit_user", "POST"): Unsafe(form({"roles": ["judge"], "organization_id": "0"})),
+    # email confirmation and password reset (the boss's address is already confirmed: 200)
+    ("accounts.verify_email_notice", "POST"): Unsafe(form(), ok=(200,), changes_db=False),
+    ("accounts.forgot_password", "POST"): Unsafe(lambda w: {"data": {"email": w.boss.email}}, anonymous=True),
+    # The URL's token is not a reset token: past the CSRF check the link is refused (404).
+    ("accounts.reset_password", "POST"): Unsafe(form({"password": "otra clave bastante larga",
+                                                      "password_confirm": "otra clave bastante larga"}),
+                                                ok=(404,), changes_db=False, anonymous=True),
+    # The boss is the only organizer, so the deletion is refused (409) once past the CSRF check.
+    ("privacy.delete_account", "POST"): Unsafe(form({"password": factories.PASSWORD}), ok=(409,), changes_db=False),
     ("ventures.new", "POST"): Unsafe(form(VENTURE_FORM)),
     ("ventures.edit", "POST"): Unsafe(form(VENTURE_FORM)),
     ("ventures.deck_upload", "POST"): Unsafe(
@@ -226,6 +238,13 @@ UNSAFE_ROUTES: dict[tuple[str, str], Unsafe] = {
     # judges' login codes: making one, and using one (which logs this browser in as the judge)
     ("invitations.create_login_code", "POST"): Unsafe(form()),
     ("invitations.use_login_code", "POST"): Unsafe(form()),
+    ("invitations.revoke_login_code", "POST"): Unsafe(form()),
+    ("invitations.set_judge_logins", "POST"): Unsafe(form({"state": "off"})),
+    # two-factor: the boss has not turned it on, so these pass the check and change nothing
+    ("two_factor.verify", "POST"): Unsafe(form({"code": "123456"}), changes_db=False),
+    ("two_factor.setup", "POST"): Unsafe(form({"code": "123456"}), ok=(422,), changes_db=False),
+    ("two_factor.disable", "POST"): Unsafe(form({"off-code": "123456"}), changes_db=False),
+    ("two_factor.regenerate_codes", "POST"): Unsafe(form({"new-code": "123456"}), changes_db=False),
     # the live console, the rubric editor and the audience's vote (past the CSRF check, the
     # domain may still refuse: no rubric yet, the session is not live, ...)
     ("judging_console.act", "POST"): Unsafe(form(), ok=(302,), changes_db=False),
@@ -307,7 +326,7 @@ def url_values(w: World) -> dict:
         "session_id": w.session_id, "pitch_id": w.pitch_id, "submission_id": w.pending_submission_id,
         "organization_id": w.organization_id, "invitation_id": w.invitation_id, "token": w.invitation_token,
         "action": "start", "fund_id": 999_999, "pledge_id": 999_999, "line_id": 999_999, "allocation_id": 999_999,
-        "offer_id": 999_999, "payment_id": 999_999, "decision": "decline",
+        "offer_id": 999_999, "payment_id": 999_999, "decision": "decline", "link_id": w.login_link_id,
     }
 
 

@@ -28,6 +28,7 @@ def browser(app, user: User | None = None) -> FlaskClient:
         with client.session_transaction() as session:
             session["_user_id"] = user.get_id()
             session["_fresh"] = True
+            session["tfa_user_id"] = user.id  # as if two-factor was verified
     return client
 
 

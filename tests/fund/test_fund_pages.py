@@ -54,6 +54,7 @@ def browser(app, user: User | None, *, english: bool = True):
         with client.session_transaction() as session:
             session["_user_id"] = user.get_id()
             session["_fresh"] = True
+            session["tfa_user_id"] = user.id  # as if two-factor was verified
     if english:
         assert client.post("/language", data={"lang": "en"}).status_code == 302
     return client

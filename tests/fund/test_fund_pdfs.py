@@ -29,6 +29,7 @@ def browser(app, user: User, *, lang: str = "es_MX"):
     with client.session_transaction() as session:
         session["_user_id"] = user.get_id()
         session["_fresh"] = True
+        session["tfa_user_id"] = user.id  # as if two-factor was verified
     assert client.post("/language", data={"lang": lang}).status_code == 302
     return client
 

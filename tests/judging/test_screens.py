@@ -27,6 +27,7 @@ def browser(app, user: User | None = None, lang: str = "en"):
         if user is not None:
             session["_user_id"] = user.get_id()
             session["_fresh"] = True
+            session["tfa_user_id"] = user.id  # as if two-factor was verified
     return client
 
 
