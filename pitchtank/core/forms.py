@@ -34,7 +34,9 @@ def safe_next_url(default: str) -> str:
     """A same-site path from ``?next=``; anything else falls back to ``default``."""
     target = request.args.get("next") or request.form.get("next") or ""
     parts = urlsplit(target)
-    if target.startswith("/") and not target.startswith("//") and not parts.netloc and not parts.scheme:
+    # Browsers read "/\\host" as "//host", and drop tabs and newlines from URLs.
+    looks_local = target.startswith("/") and not target.startswith("//") and "\\" not in target
+    if looks_local and target.isprintable() and not parts.netloc and not parts.scheme:
         return target
     return default
 

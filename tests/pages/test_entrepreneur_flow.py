@@ -323,7 +323,9 @@ def test_the_language_switch(app, entrepreneur):
     assert html_lang(client.get("/")) == "es-MX"
     # Only a same-site path is followed after switching.
     assert location(client.post("/language?next=/events/", data={"lang": "en"})).endswith("/events/")
-    assert "evil.example" not in location(client.post("/language?next=//evil.example/", data={"lang": "en"}))
+    for elsewhere in ("//evil.example/", "/\\evil.example/", "https://evil.example/", "/\t/evil.example/"):
+        answer = client.post("/language", query_string={"next": elsewhere}, data={"lang": "en"})
+        assert "evil.example" not in location(answer)
 
     # A logged-in user's choice is kept on the account and follows them to a new browser.
     client = browser(app, entrepreneur)
