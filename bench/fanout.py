@@ -22,16 +22,21 @@ VIEWERS_PER_PROCESS = 2500
 class ViewerGroup:
     """The viewer processes of one fan-out run, started and stopped by PID."""
 
+    per_process = VIEWERS_PER_PROCESS
+
     def __init__(self, env: dict[str, str], port: int, session_id: int, viewers: int) -> None:
         self.processes: list[subprocess.Popen[str]] = []
-        count = max(1, math.ceil(viewers / VIEWERS_PER_PROCESS))
+        count = max(1, math.ceil(viewers / self.per_process))
         shares = [viewers // count + (1 if i < viewers % count else 0) for i in range(count)]
-        for share in shares:
+        for index, share in enumerate(shares):
             self.processes.append(subprocess.Popen(
-                [PYTHON, str(BENCH_DIR / "sse_viewers.py"), "--port", str(port), "--session", str(session_id),
-                 "--viewers", str(share)],
+                self.command(port, session_id, share, index),
                 env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             ))
+
+    def command(self, port: int, session_id: int, share: int, index: int) -> list[str]:
+        return [PYTHON, str(BENCH_DIR / "sse_viewers.py"), "--port", str(port), "--session", str(session_id),
+                "--viewers", str(share)]
 
     def wait_ready(self, timeout: float) -> tuple[int, int, float]:
         """(connected, failed, seconds) once every process has reported READY."""

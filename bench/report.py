@@ -88,6 +88,14 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             add(key, f"fan-out {viewers}: p99 commit->arrival (ms)", fan["delay_p99_ms"],
                 f"< {FANOUT_TARGET_P99_MS:.0f} ms" if graded else "(none)",
                 (fan["delay_p99_ms"] is not None and fan["delay_p99_ms"] < FANOUT_TARGET_P99_MS) if graded else None)
+        for pollers, poll in backend.get("polling", {}).items():
+            if not _ok(poll):
+                add(key, f"polling {pollers} pollers", poll.get("error"), "runs", False)
+                continue
+            add(key, f"polling {pollers}: every poller saw the final version", poll["final_seen_by_all"], "true",
+                poll["final_seen_by_all"] and poll["failed"] == 0)
+            add(key, f"polling {pollers}: errors", poll["errors"], "0", poll["errors"] == 0)
+            add(key, f"polling {pollers}: p99 commit->caught up (ms)", poll["delay_p99_ms"], "(none)", None)
         memory = backend.get("memory")
         if memory and memory.get("peak_rss_mb") is not None:
             add(key, "peak RSS, master + workers (MB)", memory["peak_rss_mb"], f"< {MEMORY_TARGET_MB:.0f} MB",
@@ -171,6 +179,34 @@ def tables(results: dict[str, Any]) -> str:
                        ["backend", "viewers", "connected", "writes", "delivered", "to all", "p50 ms", "p99 ms",
                         "p99 from PUT answer", "p99 from PUT sent", "PUT p99 ms", "CPU ms/connect",
                         "CPU us/event"], rows))
+
+    rows = []
+    for key, backend in backends.items():
+        for pollers, p in backend.get("polling", {}).items():
+            if not _ok(p):
+                rows.append([key, pollers, "error: " + p.get("error", "")[:80]] + [""] * 12)
+                continue
+            board, session = p["leaderboard"], p["session"]
+            errors = ", ".join(f"{k} x{v}" for k, v in p["errors_by_kind"].items()) or "0"
+            rows.append([key, pollers, f"{p['ready']} ({p['ready_seconds']} s)",
+                         f"{p['stored_writes']}/{p['writes']}", f"{fmt(p['rps'])} / {fmt(p['expected_rps'])}",
+                         fmt(100 * (p["share_304"] or 0), 1) + " %", f"{fmt(p['p50_ms'])} / {fmt(p['p99_ms'])}",
+                         f"{fmt(board['p99_ms'])} / {fmt(session['p99_ms'])}",
+                         f"{fmt(p['delay_p50_ms'])} / {fmt(p['delay_p99_ms'])}",
+                         f"{'yes' if p['final_seen_by_all'] else 'NO'} ({p['pollers_missing_final']} missing)",
+                         f"{p['versions_reaching_every_poller']}/{p['stored_writes']}",
+                         fmt(100 * (p["exact_versions_seen_share"] or 0), 1) + " %", errors,
+                         fmt(p.get("peak_rss_mb")),
+                         f"{fmt(p.get('server_cpu_ms_per_request'), 3)} ({fmt(p.get('bench_cpu_pct_live'))} %)"])
+    if rows:
+        parts.append(table(
+            f"3b. Polling fallback: screens poll the leaderboard every {settings.get('poll_interval', 2):g} s and "
+            f"the session every {settings.get('session_poll_interval', 5):g} s with If-None-Match (random phase, "
+            f"one keep-alive connection each), one stored score per second for {settings['fanout_seconds']} s; "
+            "caught up = first answer with a version >= the write's, from its server timestamp",
+            ["backend", "pollers", "ready", "writes", "req/s (expected)", "304s", "p50/p99 ms",
+             "p99 board/session", "caught up p50/p99 ms", "final seen by all", "to all", "exact versions seen",
+             "errors", "peak RSS MB", "server CPU ms/req (bench CPU)"], rows))
 
     rows = []
     for key, backend in backends.items():

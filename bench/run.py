@@ -44,6 +44,7 @@ from common import (
 from fanout import run_fanout
 from httpload import read_load, wrk_available
 from load import build_request, constant_load, get_json, judges_scoring
+from polling import run_polling
 from server import GunicornServer, MemorySampler, children_of
 
 FULL_RANK_SIZES = "40x15,40x50,200x15,200x50,1000x15,1000x50"
@@ -63,6 +64,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--score-seconds", type=float, help="score-submission phase (20; quick 6)")
     parser.add_argument("--viewers", help="fan-out viewer counts, comma-separated (1000,5000; quick 1000)")
     parser.add_argument("--fanout-seconds", type=int, help="scores submitted, one per second (30; quick 8)")
+    parser.add_argument("--pollers", help="fallback fan-out: conditional pollers, comma-separated counts, run "
+                        "after the stream viewers with the same scores (1000; 0 skips)")
+    parser.add_argument("--poll-interval", type=float, default=2.0,
+                        help="leaderboard poll interval, s (2, as screen.js)")
+    parser.add_argument("--session-poll-interval", type=float, default=5.0,
+                        help="session poll interval, s (5, as screen.js; 0: leaderboard only)")
     parser.add_argument("--rank-sizes", help=f"PITCHESxJUDGES list ({FULL_RANK_SIZES}; quick {QUICK_RANK_SIZES})")
     parser.add_argument("--rank-budget", type=float, help="seconds per ranking size before it stops "
                         "repeating (3; quick 1); it always runs at least once")
@@ -80,6 +87,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.score_seconds = args.score_seconds or (6.0 if quick else 20.0)
     args.fanout_seconds = args.fanout_seconds or (8 if quick else 30)
     args.viewer_counts = [int(v) for v in (args.viewers or ("1000" if quick else "1000,5000")).split(",") if v]
+    args.poller_counts = [int(v) for v in (args.pollers or "1000").split(",") if v and int(v) > 0]
     args.rank_sizes = args.rank_sizes or (QUICK_RANK_SIZES if quick else FULL_RANK_SIZES)
     args.rank_budget = args.rank_budget if args.rank_budget is not None else (1.0 if quick else 3.0)
     args.compute_runs = args.compute_runs or (5 if quick else 15)
@@ -147,7 +155,7 @@ class BackendRun:
     def run(self) -> dict[str, Any]:
         self.prepare()
         self.port = free_port()
-        worker_connections = max(3000, max(self.args.viewer_counts, default=0) + 1000)
+        worker_connections = max(3000, max(self.args.viewer_counts + self.args.poller_counts, default=0) + 1000)
         server = GunicornServer(self.backend.env, self.port, self.workdir / f"gunicorn-{self.key}.log",
                                 worker_connections)
         try:
@@ -165,6 +173,9 @@ class BackendRun:
             self.out["fanout"] = {}
             for viewers in self.args.viewer_counts:
                 self.fanout_phase(viewers)
+            self.out["polling"] = {}
+            for pollers in self.args.poller_counts:
+                self.polling_phase(pollers)
             if self.profiles:
                 self.out["profiles"] = self.profiles
             # Anything but gunicorn's own start-up notices: errors the app logged, tracebacks.
@@ -318,6 +329,36 @@ class BackendRun:
         for profiler in profilers:
             self.collect(f"fanout-{viewers}", profiler)
 
+    def polling_phase(self, pollers: int) -> None:
+        """The fallback: N screens polling with If-None-Match, one stored score per second."""
+        args = self.args
+        log(f"  polling fallback: {pollers} pollers every {args.poll_interval:g} s "
+            f"(session every {args.session_poll_interval:g} s)")
+        phases = (f"polling:{pollers}:start", f"polling:{pollers}:live")
+        self.set_phase(phases[0])
+        profilers: list[pyspy.Profiler | None] = []
+
+        def live() -> None:
+            self.set_phase(phases[1])
+            profilers.append(self.profile(f"polling-{pollers}", args.fanout_seconds))
+
+        sessions = database.pg_sessions(self.backend)
+        try:
+            poll = guarded(self.out["polling"], str(pollers), lambda: run_polling(
+                self.backend.env, self.port, self.seed, pollers, args.fanout_seconds, args.poll_interval,
+                args.session_poll_interval, on_ready=live))
+        finally:
+            self.set_phase("idle")
+        if poll is not None:
+            poll["pg_connections_opened"] = delta(sessions, database.pg_sessions(self.backend))
+            if self.sampler is not None:
+                peaks = [v for v in (self.sampler.peak_mb(p) for p in phases) if v is not None]
+                pss = [v for v in (self.sampler.peak_pss_mb(p) for p in phases) if v is not None]
+                poll["peak_rss_mb"] = max(peaks, default=None)
+                poll["peak_pss_mb"] = max(pss, default=None)
+        for profiler in profilers:
+            self.collect(f"polling-{pollers}", profiler)
+
     # --- figures from the sampler ---
 
     def summarise_sampler(self) -> None:
@@ -373,6 +414,16 @@ def add_cpu_costs(out: dict[str, Any]) -> None:
                 live["server_pct"] / 100 * fan["live_seconds"] * 1e6 / fan["events_delivered"], 1)
         if live:
             fan["server_cpu_pct_live"] = live["server_pct"]
+    for pollers, poll in (out.get("polling") or {}).items():
+        if not isinstance(poll, dict) or "error" in poll:
+            continue
+        live = cpu.get(f"polling:{pollers}:live")
+        if live:
+            # Over the writes and the settling time; the requests were counted over about that span.
+            poll["server_cpu_pct_live"] = live["server_pct"]
+            poll["bench_cpu_pct_live"] = live["bench_pct"]
+            if poll["rps"]:
+                poll["server_cpu_ms_per_request"] = round(live["server_pct"] / 100 * 1000 / poll["rps"], 3)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -391,6 +442,8 @@ def main(argv: list[str] | None = None) -> int:
             "http_rounds": args.http_rounds,
             "score_seconds": args.score_seconds, "viewers": args.viewer_counts,
             "fanout_seconds": args.fanout_seconds, "pitches": args.pitches, "judges": args.judges,
+            "pollers": args.poller_counts, "poll_interval": args.poll_interval,
+            "session_poll_interval": args.session_poll_interval,
             "criteria": 6, "fd_limit": fd_limit, "load_tool": "wrk" if wrk_available() else "python-asyncio",
         },
         "backends": {},

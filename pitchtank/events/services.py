@@ -8,6 +8,7 @@ from datetime import datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from pitchtank.accounts.models import Role, User
 from pitchtank.accounts.verification import require_verified_email
@@ -132,6 +133,20 @@ def get_event(event_id: int) -> Event:
 
 def get_session(session_id: int) -> PitchSession:
     session = db.session.get(PitchSession, session_id)
+    if session is None:
+        raise NotFound(_("That session does not exist."))
+    return session
+
+
+def get_session_for_reading(session_id: int) -> PitchSession:
+    """A session with its running order, ventures and judges loaded in a few queries instead of
+    several per pitch: screens poll it while live push is down."""
+    session = db.session.scalars(
+        select(PitchSession).where(PitchSession.id == session_id).options(
+            selectinload(PitchSession.pitches).selectinload(Pitch.submission).selectinload(Submission.venture),
+            selectinload(PitchSession.judge_assignments).selectinload(SessionJudge.user),
+        )
+    ).one_or_none()
     if session is None:
         raise NotFound(_("That session does not exist."))
     return session

@@ -388,6 +388,27 @@ def test_session_shape(client, make, db):
     assert_problem(client.get("/api/v1/sessions/987654"), 404)
 
 
+@pytest.mark.parametrize("pitches,judges", [(2, 1), (12, 6)])
+def test_reading_a_session_takes_the_same_few_queries_however_long_its_running_order(
+        client, make, db, pitches, judges):
+    # Screens poll this while live push is down; one query per pitch or judge would swamp the server.
+    from sqlalchemy import event
+
+    session, _judges = make.pitching_session(pitches=pitches, judges=judges)
+    db.session.commit()
+    statements = []
+
+    def count(*_args):
+        statements.append(1)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        assert client.get(f"/api/v1/sessions/{session.id}").status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert len(statements) <= 10, len(statements)
+
+
 def _order(db, session_id) -> list[tuple[int, int]]:
     db.session.expire_all()
     return [(p.submission_id, p.id) for p in db.session.get(PitchSession, session_id).pitches]
