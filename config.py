@@ -69,7 +69,9 @@ class Config:
     # While scores pour in, leaderboard readers may get standings this many seconds old.
     LEADERBOARD_MAX_STALENESS = 0.25
     # A worker keeps a user (and a bearer token's owner) this long before reading it again;
-    # changes made in the same worker apply at once (pitchtank/accounts/auth_loader.py).
+    # changes apply at once: in the same worker, and in every other one through REDIS_URL (a
+    # worker whose Redis listener is down reads the database every time); see
+    # pitchtank/accounts/auth_loader.py.
     AUTH_CACHE_SECONDS = float(os.environ.get("AUTH_CACHE_SECONDS", "10"))
 
     STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY") or None

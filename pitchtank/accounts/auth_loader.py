@@ -3,30 +3,46 @@
 Both are answered from a short-lived per-process cache (``AUTH_CACHE_SECONDS``), so that a
 judge's tablet writing scores back to back does not load the same user and roles from the
 database on every request. Any change to a user, their roles or their tokens made through the
-ORM in this process empties the cache for that user as soon as it commits, so a revoked token,
-a changed password or a removed role is refused here at once; another process keeps its copy
-for at most ``AUTH_CACHE_SECONDS`` (the scoring rules, which re-check the judge role and the
-account in the database on every score, do not depend on it).
+ORM empties the cache for that user as soon as it commits: in this process at once, and, with
+``REDIS_URL`` set, in every other worker and server through the live Redis channel
+``auth:users`` (each process's live listener receives it), so a revoked token, a changed
+password, a locked or deleted account or a removed role is refused everywhere at once.
+
+The cache fails closed: with Redis, a process serves cached logins only while its listener is
+subscribed, and empties the cache whenever the listener reconnects (what was published while
+it was away is lost). While Redis is unreachable, every request reads the database. A connection
+that drops silently is noticed by the listener's PING within ``RedisBridge.ping_seconds``; a
+change made outside the ORM (plain SQL) is seen after at most ``AUTH_CACHE_SECONDS``. The
+scoring rules, which re-check the judge role and the account in the database on every score,
+do not depend on this cache.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, has_app_context, request
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session, joinedload, make_transient_to_detached, object_session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from pitchtank import live
 from pitchtank.accounts.models import ApiToken, User, UserRole, hash_token
 from pitchtank.core.types import utcnow
 from pitchtank.extensions import db, login_manager
 
+logger = logging.getLogger(__name__)
+
 _CHANGED_USERS_KEY = "pitchtank_auth_changed_users"
 _EVERYONE = -1
+# The live channel on which every process announces the users whose cached logins are stale.
+INVALIDATION_CHANNEL = "auth:users"
+# A bulk change of more users than this is announced as "everyone".
+_MAX_ANNOUNCED_USERS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +80,8 @@ class AuthCache:
         self._users: dict[int, tuple[User, float]] = {}
         # Bumped by every invalidation: a snapshot read before it is not stored after it.
         self.generation = 0
+        # The live delivery epoch the entries were kept under (see ``follow``).
+        self.epoch: int | None = None
 
     def token(self, digest: str, ttl: float) -> _TokenEntry | None:
         entry = self._tokens.get(digest)
@@ -104,12 +122,34 @@ class AuthCache:
             self._users.clear()
             self._tokens.clear()
 
+    def follow(self, epoch: int) -> None:
+        """Empty the cache if invalidations may have been missed since it was filled, i.e.
+        when the live delivery epoch (``LiveBroker.delivery_epoch``) has changed."""
+        if epoch == self.epoch:
+            return
+        with self._lock:
+            if epoch != self.epoch:
+                self.generation += 1
+                self._users.clear()
+                self._tokens.clear()
+                self.epoch = epoch
+
 
 cache = AuthCache()
 
 
 def _ttl() -> float:
-    return current_app.config.get("AUTH_CACHE_SECONDS", 0)
+    """How long a cached login may be served now: 0 (read the database, store nothing) while
+    other processes' invalidations could be missed."""
+    ttl = current_app.config.get("AUTH_CACHE_SECONDS", 0)
+    if ttl <= 0:
+        return 0
+    broker = current_app.extensions.get(live.EXTENSION_KEY)
+    epoch = broker.delivery_epoch() if broker is not None else 0
+    if epoch is None:
+        return 0  # fail closed: the Redis listener is down or not subscribed yet
+    cache.follow(epoch)
+    return ttl
 
 
 def _attached(snapshot: User) -> User:
@@ -226,10 +266,41 @@ def _note_bulk_changes(orm_execute_state) -> None:
 @event.listens_for(Session, "after_commit")
 def _forget_changed_users(session: Session) -> None:
     changed = session.info.pop(_CHANGED_USERS_KEY, None)
-    if changed and _EVERYONE in changed:
+    if not changed:
+        return
+    if _EVERYONE in changed:
         cache.clear()
-    elif changed:
+    else:
         cache.forget_users(changed)
+    _announce(changed)
+
+
+def _announce(changed: set[int]) -> None:
+    """Tell every other process (through Redis) to forget ``changed``; before the response."""
+    if not has_app_context():
+        return
+    broker = current_app.extensions.get(live.EXTENSION_KEY)
+    if broker is None or broker.bridge is None:
+        return  # one process: forgotten above
+    everyone = _EVERYONE in changed or len(changed) > _MAX_ANNOUNCED_USERS
+    users = "all" if everyone else sorted(changed)
+    if not broker.publish(INVALIDATION_CHANNEL, live.Message("forget", 0, {"users": users})):
+        # Redis is unreachable for this process: the others' listeners lose it as well, and a
+        # process whose listener is down serves no cached login (see ``_ttl``).
+        logger.warning("auth: could not announce %s changed user(s) to other processes",
+                       "all" if everyone else len(changed))
+
+
+def forget_announced(message: live.Message) -> None:
+    """Another process (or this one) changed these users: forget them (on the listener thread)."""
+    users = message.data.get("users")
+    if users == "all":
+        cache.clear()
+    elif isinstance(users, list) and all(type(user_id) is int for user_id in users):
+        cache.forget_users(set(users))
+    else:
+        logger.warning("auth: malformed invalidation on %s, forgetting every cached login", INVALIDATION_CHANNEL)
+        cache.clear()
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -239,6 +310,7 @@ def _drop_notes_on_rollback(session: Session, previous_transaction) -> None:
 
 
 def init_app(app: Flask) -> None:
+    app.extensions[live.EXTENSION_KEY].listen(INVALIDATION_CHANNEL, forget_announced)
     login_manager.login_view = "accounts.login"
     login_manager.session_protection = "basic"
     from pitchtank.core.authz import enforce_second_factor

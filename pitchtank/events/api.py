@@ -277,7 +277,8 @@ def create_session(event_id: int):
     bp, "/events/<int:event_id>/submissions", "POST", summary="Apply a venture to an event",
     who="the venture's owner, while the submission window is open", body=SubmissionIn,
     responses={201: Response("The application", SubmissionOut), 401: Response("Not logged in"),
-               403: Response("Not an entrepreneur"), 404: Response("No such event or venture"),
+               403: Response("Not an entrepreneur, or an account whose email address is not confirmed yet"),
+               404: Response("No such event or venture"),
                409: Response("Already applied"), 422: Response("Window closed or invalid data")},
     tag="submissions",
 )
@@ -362,7 +363,7 @@ def withdraw_submission(submission_id: int):
 )
 def get_session(session_id: int):
     """Read a session (ETag; screens poll it with If-None-Match while live push is down)."""
-    response = jsonify(session_out(services.get_session(session_id)))
+    response = jsonify(session_out(services.get_session_for_reading(session_id)))
     response.add_etag()
     return response.make_conditional(request)
 

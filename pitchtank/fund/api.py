@@ -279,7 +279,8 @@ def get_fund(fund_id: int):
 @operation(bp, "/funds/<int:fund_id>/pledges", "POST", summary="Pledge for the investor's company",
            who="investor", body=PledgeIn, idempotent_key=True,
            responses={201: Response("The pledge", PledgeOut), 401: Response("Not logged in"),
-                      403: Response("Not an investor of a member company"), 404: Response("No such fund"),
+                      403: Response("Not an investor of a member company, or an account whose email "
+                                    "address is not confirmed yet"), 404: Response("No such fund"),
                       409: Response("The fund is closed, or the company already pledged"),
                       422: Response("Invalid amount or key reused with another body")},
            tag="fund")
@@ -457,7 +458,8 @@ def offer_out(offer) -> dict:
 @operation(bp, "/pitches/<int:pitch_id>/offers", "POST", summary="Offer money for equity to a venture that pitched",
            who="investor", body=OfferIn, idempotent_key=True,
            responses={201: Response("The offer", OfferOut), 401: Response("Not logged in"),
-                      403: Response("Not an investor of a member company"), 404: Response("No such pitch"),
+                      403: Response("Not an investor of a member company, or an account whose email "
+                                    "address is not confirmed yet"), 404: Response("No such pitch"),
                       409: Response("The venture has not pitched yet"), 422: Response("Invalid data")},
            tag="offers")
 @idempotent

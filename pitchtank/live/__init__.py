@@ -10,6 +10,7 @@ Typical use::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app
@@ -53,6 +54,18 @@ class LiveBroker:
             return True
         self.bridge.start()
         return self.bridge.wait_healthy(timeout)
+
+    def delivery_epoch(self) -> int | None:
+        """For state that other processes' messages keep up to date (an invalidated cache):
+        None while their messages may be missed (the Redis listener is down, or still starting:
+        it is started here), else a number that changes whenever some may have been missed
+        since (the listener reconnected). Always 0 for in-process delivery."""
+        return 0 if self.bridge is None else self.bridge.connection_epoch()
+
+    def listen(self, channel: str, callback: Callable[[Message], None]) -> None:
+        """Call ``callback`` with every message published on ``channel`` by any process (see
+        ``LiveHub.listen``); with Redis, the listener is started by ``delivery_epoch``."""
+        self.hub.listen(channel, callback)
 
     def publish(self, channel: str, message: Message) -> bool:
         """Deliver ``message`` to all subscribers of ``channel``; False if Redis failed."""

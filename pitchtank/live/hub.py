@@ -7,11 +7,15 @@ with greenlets once gevent has monkey-patched ``threading``.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_QUEUE_SIZE = 256
 
@@ -119,6 +123,7 @@ class LiveHub:
         self.queue_size = queue_size
         self._lock = threading.Lock()
         self._channels: dict[str, set[Subscription]] = {}
+        self._listeners: dict[str, list[Callable[[Message], None]]] = {}
 
     def subscribe(self, channel: str) -> Subscription:
         """A new subscription to ``channel``; close it (or use ``with``) when done."""
@@ -127,11 +132,27 @@ class LiveHub:
             self._channels.setdefault(channel, set()).add(subscription)
         return subscription
 
+    def listen(self, channel: str, callback: Callable[[Message], None]) -> None:
+        """Call ``callback(message)`` for every message on ``channel``, for the hub's lifetime.
+
+        For in-process consumers such as cache invalidation, not for streams: the callback runs
+        on the publishing thread (the Redis listener's, for other processes' messages), so it
+        must be quick and must not block. An exception in it is logged and delivery goes on.
+        """
+        with self._lock:
+            self._listeners.setdefault(channel, []).append(callback)
+
     def publish_local(self, channel: str, message: Message) -> int:
         """Queue ``message`` for this process's subscribers of ``channel``; never blocks on them."""
         with self._lock:
             # Copy under the lock, deliver outside it: publishers never wait on one another's fan-out.
             subscribers = tuple(self._channels.get(channel, ()))
+            listeners = tuple(self._listeners.get(channel, ()))
+        for callback in listeners:
+            try:
+                callback(message)
+            except Exception:
+                logger.exception("live: a listener of %s failed", channel)
         for subscription in subscribers:
             subscription._deliver(message)
         return len(subscribers)

@@ -79,6 +79,9 @@ class RedisBridge:
         self._stopping = threading.Event()
         self._pid: int | None = None
         self._subscribed = threading.Event()
+        # Counts the listener's confirmed subscriptions: it changes on every reconnection, after
+        # which anything published while the listener was away is lost for this process.
+        self._connections = 0
         self._outage_logged = False
 
     @property
@@ -90,6 +93,22 @@ class RedisBridge:
     def running(self) -> bool:
         """Whether this process's listener thread is alive."""
         return self._thread is not None and self._thread.is_alive() and self._pid == os.getpid()
+
+    def connection_epoch(self) -> int | None:
+        """None unless this process's listener is subscribed now (it is started if it is not
+        running); otherwise a number that stays the same for as long as the listener has not
+        missed a message, and changes every time it reconnects. State kept up to date by
+        messages (a cache emptied by other processes' invalidations) is trustworthy only while
+        this is not None and unchanged since the state was built."""
+        if not self.running:
+            self.start()
+            return None
+        before = self._connections
+        # Read around ``healthy``: a reconnection in between (whose count is bumped before the
+        # listener reports healthy again) makes the two reads differ.
+        if not self.healthy or self._connections != before:
+            return None
+        return before
 
     def publish(self, channel: str, message: Message) -> bool:
         """Send ``message`` to every process's subscribers of ``channel``; False if Redis failed."""
@@ -194,6 +213,7 @@ class RedisBridge:
             if self._outage_logged:
                 logger.info("live: Redis listener reconnected")
                 self._outage_logged = False
+            self._connections += 1  # before healthy: see ``connection_epoch``
             self._subscribed.set()
         elif kind == "pmessage":
             channel = str(item["channel"]).removeprefix(CHANNEL_PREFIX)

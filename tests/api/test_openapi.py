@@ -527,6 +527,33 @@ def _valid_clabe(first_17: str) -> str:
     return next(first_17 + str(d) for d in range(10) if fund_services.is_valid_clabe(first_17 + str(d)))
 
 
+def test_an_unconfirmed_email_gets_the_documented_403_from_apply_pledge_and_offer(
+        contract, document, make, db, login_as):
+    c = contract
+    entrepreneur = make.user(Role.ENTREPRENEUR, email_verified=False)
+    investor = make.user(Role.INVESTOR, email_verified=False)
+    venture, event = make.venture(entrepreneur), make.event()
+    session, _judges = make.pitching_session(pitches=1, judges=1)
+    the_fund = fund_services.create_fund(make.user(Role.ORGANIZER), fund_services.FundData(
+        name="Fondo", target_cents=50_000_000_00, min_pledge_cents=100_000_00,
+        commitment_deadline=date.today() + timedelta(days=90), clabe=_valid_clabe("01222500012345678"),
+        cooling_off_days=7))
+    english = {"Accept-Language": "en"}
+    calls = [
+        (entrepreneur, "/events/{event_id}/submissions", {"event_id": event.id}, {"venture_id": venture.id}),
+        (investor, "/funds/{fund_id}/pledges", {"fund_id": the_fund.id}, {"amount_cents": 100_000_00}),
+        (investor, "/pitches/{pitch_id}/offers", {"pitch_id": session.pitches[0].id},
+         {"amount_cents": 1_000_000_00, "equity_pct": "5"}),
+    ]
+    for user, template, params, body in calls:
+        assert "email address is not confirmed" in document["paths"][template]["post"]["responses"]["403"][
+            "description"]
+        login_as(user)  # an unconfirmed account cannot get a token; its browser session can call the API
+        refused = c.call("post", template, 403, params=params, json=body,
+                         headers={**english, "Idempotency-Key": f"unconfirmed-{template}"})
+        assert "Confirm your email address first" in refused.get_json()["detail"]
+
+
 def test_fund_operations_answer_as_documented(contract, document, make, db, api_token, app, monkeypatch):
     c = contract
     # Stripe's webhook: refused without a configured secret, applied once signed with it.

@@ -176,6 +176,25 @@ def test_message_rejects_values_that_would_break_the_stream(event, id):
         Message(event, id, {})
 
 
+def test_listeners_receive_their_channel_and_a_failing_one_stops_no_delivery(caplog):
+    hub = LiveHub()
+    heard: list[tuple[str, Message]] = []
+
+    def broken(message: Message) -> None:
+        raise RuntimeError("listener bug")
+
+    hub.listen("auth:users", broken)
+    hub.listen("auth:users", lambda message: heard.append(("first", message)))
+    hub.listen("other", lambda message: heard.append(("other", message)))
+    with hub.subscribe("auth:users") as sub:
+        message = Message("forget", 0, {"users": [3]})
+        assert hub.publish_local("auth:users", message) == 1  # subscriptions counted, not listeners
+        assert heard == [("first", message)]
+        assert sub.get(timeout=0) == message
+    assert "a listener of auth:users failed" in caplog.text
+    assert hub.subscriber_count() == 0  # listeners are not subscriptions
+
+
 def test_hub_rejects_an_empty_queue_size():
     with pytest.raises(ValueError):
         LiveHub(queue_size=0)

@@ -114,6 +114,31 @@ def test_listener_detects_a_connection_that_went_silent(make_bridge, redis_serve
     assert bridge.wait_healthy(3)
 
 
+def test_connection_epoch_is_none_while_not_subscribed_and_changes_on_every_reconnection(
+        make_bridge, redis_server, channel):
+    redis_server.start()
+    bridge = make_bridge(redis_server.url)
+    assert bridge.connection_epoch() is None  # not listening yet: asking starts the listener
+    assert bridge.running
+    assert bridge.wait_healthy(2)
+    first = bridge.connection_epoch()
+    assert first is not None and bridge.connection_epoch() == first  # steady while connected
+
+    redis_server.kill()
+    assert wait_until(lambda: bridge.connection_epoch() is None, 2), "an outage left the epoch valid"
+    redis_server.start()
+    assert bridge.wait_healthy(3), "listener did not reconnect"
+    # Whatever was published meanwhile is lost: the epoch says so.
+    assert bridge.connection_epoch() not in (None, first)
+
+
+def test_connection_epoch_stays_none_while_redis_is_unreachable(make_bridge):
+    bridge = make_bridge(CLOSED_PORT_URL)
+    assert bridge.connection_epoch() is None
+    assert not bridge.wait_healthy(0.3)
+    assert bridge.connection_epoch() is None
+
+
 def test_bridge_can_be_restarted_after_stop(make_bridge, redis_url, channel):
     bridge = make_bridge(redis_url)
     sub = bridge.subscribe(channel)
