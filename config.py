@@ -23,6 +23,9 @@ class Config:
     SQLALCHEMY_DATABASE_URI = _database_url(f"sqlite:///{INSTANCE_DIR / 'pitchtank.sqlite3'}")
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     REDIS_URL = os.environ.get("REDIS_URL") or None
+    # Live events travel on Redis channels named with this prefix; pub/sub ignores database
+    # numbers, so deployments sharing one Redis server need different prefixes.
+    LIVE_CHANNEL_PREFIX = os.environ.get("LIVE_CHANNEL_PREFIX") or "pitchtank:live:"
 
     BABEL_DEFAULT_LOCALE = "es_MX"
     BABEL_DEFAULT_TIMEZONE = "America/Mexico_City"
@@ -135,6 +138,8 @@ class TestingConfig(Config):
     # The tests' limiter.reset() deletes every key under the storage prefix: a prefix of this
     # process's own keeps test runs sharing one Redis from wiping each other's counts.
     RATELIMIT_STORAGE_OPTIONS = {**Config.RATELIMIT_STORAGE_OPTIONS, "key_prefix": f"LIMITS-test-{os.getpid()}"}
+    # Test runs (and benchmarks) on one machine share its Redis; ids restart in every run.
+    LIVE_CHANNEL_PREFIX = f"pitchtank-test-{os.getpid()}:live:"
     # Tests read their own writes at once; staleness is covered by its own unit test.
     LEADERBOARD_MAX_STALENESS = 0.0
     # Tests send to a real SMTP server on 127.0.0.1 (tests/conftest.py sets its port) and read
@@ -158,11 +163,15 @@ class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
     PREFERRED_URL_SCHEME = "https"
+    PUBLIC_URL = os.environ.get("PUBLIC_URL") or None  # no default: emailed links must reach the real site
 
     @classmethod
     def validate(cls) -> None:
         if not cls.SECRET_KEY:
             raise RuntimeError("SECRET_KEY must be set in production (PITCHTANK_CONFIG=production).")
+        if not cls.PUBLIC_URL:
+            raise RuntimeError("PUBLIC_URL (e.g. https://pitchtank.example.mx) must be set in production: "
+                               "every link in an email is built from it.")
 
 
 CONFIGS: dict[str, type[Config]] = {

@@ -27,7 +27,7 @@ REDIS_URL = "redis://127.0.0.1:6379/15"
 # Variables that would leak the caller's configuration into the servers we start.
 _SCRUBBED = ("PITCHTANK_CONFIG", "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "BIND", "WEB_CONCURRENCY",
              "WORKER_CONNECTIONS", "ACCESS_LOG", "FLASK_APP", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET",
-             "STRIPE_API_BASE", "DECK_STORAGE_DIR")
+             "STRIPE_API_BASE", "DECK_STORAGE_DIR", "PUBLIC_URL", "LIVE_CHANNEL_PREFIX")
 
 
 def log(message: str) -> None:
@@ -58,6 +58,8 @@ def postgres_backend(secret_key: str, deck_dir: str) -> Backend:
     env = base_env() | {
         "PITCHTANK_CONFIG": "production",
         "SECRET_KEY": secret_key,
+        "PUBLIC_URL": "https://pitchtank.bench",
+        "LIVE_CHANNEL_PREFIX": "pitchtank-bench:live:",
         "DATABASE_URL": PG_URL,
         "REDIS_URL": REDIS_URL,
         "WEB_CONCURRENCY": "2",

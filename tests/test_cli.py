@@ -29,6 +29,7 @@ def test_seed_demo_fills_an_empty_database_and_prints_the_logins(app, db):
 def test_seed_demo_refuses_in_production(app, db):
     class Production(ProductionConfig):
         SECRET_KEY = "x" * 32
+        PUBLIC_URL = "https://pitchtank.test"
         SQLALCHEMY_DATABASE_URI = app.config["SQLALCHEMY_DATABASE_URI"]
 
     production = create_app(Production)

@@ -351,6 +351,7 @@ def test_under_gunicorn_logs_are_json_and_metrics_add_up_every_worker(tmp_path):
     port = closed_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PITCHTANK_", "LOG_", "METRICS_"))}
     env |= {"PITCHTANK_CONFIG": "production", "SECRET_KEY": "gunicorn-test-secret-0123456789",
+            "PUBLIC_URL": "https://pitchtank.test",
             "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_path / 'db.sqlite3'}",
             "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
             "PYTHONPATH": str(root), "DECK_STORAGE_DIR": str(tmp_path / "decks")}

@@ -189,6 +189,7 @@ def test_the_session_cookie_is_httponly_and_samesite_lax(app, make):
 def test_production_cookies_are_secure_httponly_and_lax(app, tmp_path):
     class ProductionForTests(ProductionConfig):
         SECRET_KEY = "a-production-secret-for-this-test"  # noqa: S105
+        PUBLIC_URL = "https://pitchtank.test"
         SQLALCHEMY_DATABASE_URI = f"sqlite:///{tmp_path / 'production.sqlite3'}"
         RATELIMIT_STORAGE_URI = app.config["RATELIMIT_STORAGE_URI"]
 
@@ -225,6 +226,15 @@ def test_production_refuses_to_start_without_a_secret_key():
 
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
         create_app(EmptySecret)
+
+
+def test_production_refuses_to_start_without_its_public_address():
+    class NoPublicUrl(ProductionConfig):
+        SECRET_KEY = "a-production-secret-for-this-test"  # noqa: S105
+        PUBLIC_URL = None
+
+    with pytest.raises(RuntimeError, match="PUBLIC_URL"):
+        create_app(NoPublicUrl)
 
 
 def test_an_unknown_configuration_name_is_refused(monkeypatch):

@@ -16,7 +16,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from pitchtank.live.hub import LiveHub, Message, Subscription
-from pitchtank.live.redis_bridge import RedisBridge
+from pitchtank.live.redis_bridge import CHANNEL_PREFIX, RedisBridge
 
 __all__ = [
     "LiveBroker",
@@ -36,11 +36,15 @@ EXTENSION_KEY = "live"
 class LiveBroker:
     """The app's live transport: a local hub, relayed through Redis when one is configured."""
 
-    def __init__(self, redis_url: str | None = None, hub: LiveHub | None = None) -> None:
+    def __init__(self, redis_url: str | None = None, hub: LiveHub | None = None, *,
+                 channel_prefix: str = CHANNEL_PREFIX) -> None:
         self.hub = hub if hub is not None else LiveHub()
         # When this process loses Redis, its open streams end: they would miss the other
         # processes' messages. Browsers reconnect, get 503 from ``ready`` and poll instead.
-        self.bridge = RedisBridge(redis_url, self.hub, on_disconnect=self.hub.close_all) if redis_url else None
+        self.bridge = (
+            RedisBridge(redis_url, self.hub, on_disconnect=self.hub.close_all, channel_prefix=channel_prefix)
+            if redis_url else None
+        )
 
     @property
     def healthy(self) -> bool:
@@ -94,7 +98,8 @@ class LiveBroker:
 
 def init_app(app: Flask) -> LiveBroker:
     """Attach a ``LiveBroker`` for ``app.config["REDIS_URL"]`` to ``app.extensions["live"]``."""
-    broker = LiveBroker(app.config.get("REDIS_URL"))
+    broker = LiveBroker(app.config.get("REDIS_URL"),
+                        channel_prefix=app.config.get("LIVE_CHANNEL_PREFIX") or CHANNEL_PREFIX)
     app.extensions[EXTENSION_KEY] = broker
     return broker
 

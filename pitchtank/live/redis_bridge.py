@@ -55,8 +55,12 @@ class RedisBridge:
         poll_seconds: float = 0.5,
         ping_seconds: float = 10.0,
         on_disconnect: Callable[[], None] | None = None,
+        channel_prefix: str = CHANNEL_PREFIX,
     ) -> None:
         self.hub = hub
+        # Pub/sub ignores Redis database numbers: deployments sharing one Redis server keep
+        # apart only by their channel names.
+        self.channel_prefix = channel_prefix
         self.on_disconnect = on_disconnect
         """Called (on the listener thread) each time a subscribed listener loses Redis."""
         self.min_backoff = min_backoff
@@ -72,7 +76,7 @@ class RedisBridge:
             socket_keepalive=True,
             retry=Retry(NoBackoff(), 0),
         )
-        self._pattern = CHANNEL_PREFIX + "*"
+        self._pattern = channel_prefix + "*"
         self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         # One stop event per thread, so a listener that outlives stop()'s join cannot be revived.
@@ -114,7 +118,7 @@ class RedisBridge:
         """Send ``message`` to every process's subscribers of ``channel``; False if Redis failed."""
         payload = encode_message(message)  # outside the try: unserializable data is a bug
         try:
-            self._redis.publish(CHANNEL_PREFIX + channel, payload)
+            self._redis.publish(self.channel_prefix + channel, payload)
         except (redis.RedisError, OSError) as error:
             logger.warning("live: publish to %s failed (Redis unreachable?): %s", channel, error)
             return False
@@ -216,7 +220,7 @@ class RedisBridge:
             self._connections += 1  # before healthy: see ``connection_epoch``
             self._subscribed.set()
         elif kind == "pmessage":
-            channel = str(item["channel"]).removeprefix(CHANNEL_PREFIX)
+            channel = str(item["channel"]).removeprefix(self.channel_prefix)
             try:
                 message = decode_message(item["data"])
             except (ValueError, TypeError, KeyError) as error:

@@ -114,6 +114,9 @@ def server_env(database_url: str, redis_url: str, tmp: Path, **extra: str) -> di
     env.update({
         "PITCHTANK_CONFIG": "production",
         "SECRET_KEY": "multiserver-test-secret-" + "0" * 32,
+        "PUBLIC_URL": "https://pitchtank.test",
+        # Other runs on this machine share its Redis: keep this run's live events apart.
+        "LIVE_CHANNEL_PREFIX": f"pitchtank-multiserver-{os.getpid()}:live:",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "LOGIN_RATE_LIMIT": LOGIN_RATE_LIMIT,
