@@ -86,16 +86,23 @@ def verify():
     return body, 429 if alert else 422 if form.errors else 200
 
 
+def _overview_page(user, *, form: TwoFactorCodeForm | None = None,
+                   codes_form: TwoFactorCodeForm | None = None) -> str:
+    """The two-factor page; after a refused form, that form with its errors and the other one empty."""
+    return render_template(
+        "accounts/two_factor.html",
+        form=TwoFactorCodeForm(prefix="off", formdata=None) if form is None else form,
+        codes_form=TwoFactorCodeForm(prefix="new", formdata=None) if codes_form is None else codes_form,
+        codes_left=two_factor.recovery_codes_left(user) if user.two_factor_enabled else 0,
+        required=user.has_role(Role.ORGANIZER),
+    )
+
+
 @bp.route("/account/two-factor")
 @login_required
 def overview():
     """Whether two-factor authentication is on, with what can be done about it."""
-    user = current_user._get_current_object()
-    return render_template(
-        "accounts/two_factor.html", form=TwoFactorCodeForm(prefix="off"), codes_form=TwoFactorCodeForm(prefix="new"),
-        codes_left=two_factor.recovery_codes_left(user) if user.two_factor_enabled else 0,
-        required=user.has_role(Role.ORGANIZER),
-    )
+    return _overview_page(current_user._get_current_object())
 
 
 @bp.route("/account/two-factor/setup", methods=["GET", "POST"])
@@ -162,11 +169,7 @@ def disable():
                 flash(_("Two-factor authentication is off. Your other sessions and API tokens were ended."),
                       "success")
             return redirect(url_for("two_factor.overview"))
-    body = render_template(
-        "accounts/two_factor.html", form=form, codes_form=TwoFactorCodeForm(prefix="new", formdata=None),
-        codes_left=two_factor.recovery_codes_left(user), required=user.has_role(Role.ORGANIZER),
-    )
-    return body, 422
+    return _overview_page(user, form=form), 422
 
 
 @bp.route("/account/two-factor/recovery-codes", methods=["POST"])
@@ -190,8 +193,4 @@ def regenerate_codes():
             flash(_("New recovery codes were made; the old ones no longer work."), "success")
             return _private(render_template("accounts/two_factor_codes.html", codes=codes,
                                             target=url_for("two_factor.overview")))
-    body = render_template(
-        "accounts/two_factor.html", form=TwoFactorCodeForm(prefix="off", formdata=None), codes_form=form,
-        codes_left=two_factor.recovery_codes_left(user), required=user.has_role(Role.ORGANIZER),
-    )
-    return body, 422
+    return _overview_page(user, codes_form=form), 422

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -164,7 +165,7 @@ class AuditRow:
     details: str
 
 
-def _names(model, ids: set[int], column: str = "name") -> dict[int, str]:
+def names_by_id(model, ids: set[int], column: str = "name") -> dict[int, str]:
     if not ids:
         return {}
     return {row.id: str(getattr(row, column)) for row in db.session.scalars(select(model).where(model.id.in_(ids)))}
@@ -186,7 +187,7 @@ def _subject_names(entries: list[AuditEntry]) -> dict[tuple[str, int], str]:
         "organization": (Organization, "name"), "call_line": (CallLine, "reference"),
     }
     for kind, (model, column) in sources.items():
-        for row_id, name in _names(model, wanted.get(kind, set()), column).items():
+        for row_id, name in names_by_id(model, wanted.get(kind, set()), column).items():
             names[(kind, row_id)] = name
     pitch_ids = wanted.get("pitch", set())
     if pitch_ids:
@@ -204,34 +205,50 @@ def subject_type_label(kind: str) -> str:
     }.get(kind, kind)
 
 
-def _details_text(details: dict[str, Any]) -> str:
-    shown = []
-    for key, value in sorted((details or {}).items()):
-        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
-        shown.append(f"{key}: {text}")
-    return "; ".join(shown)
+def _subject_texts(entries: list[AuditEntry]) -> Callable[[AuditEntry], str]:
+    """``Fund #3: Semilla 2026``: the kind, the id and, while the database still has it, the name."""
+    names = _subject_names(entries)
 
-
-def describe(entries: list[AuditEntry]) -> list[AuditRow]:
-    from pitchtank.accounts.models import User
-
-    actors = _names(User, {e.actor_id for e in entries if e.actor_id is not None})
-    subjects = _subject_names(entries)
-    labels = action_labels()
-    rows = []
-    for entry in entries:
+    def subject_of(entry: AuditEntry) -> str:
         subject = subject_type_label(entry.subject_type)
         if entry.subject_id is not None:
             subject = f"{subject} #{entry.subject_id}"
-            if (entry.subject_type, entry.subject_id) in subjects:
-                subject = f"{subject}: {subjects[(entry.subject_type, entry.subject_id)]}"
-        rows.append(AuditRow(
+            if (entry.subject_type, entry.subject_id) in names:
+                subject = f"{subject}: {names[(entry.subject_type, entry.subject_id)]}"
+        return subject
+
+    return subject_of
+
+
+def detail_text(key: str, value: Any) -> str:
+    """One recorded detail as ``key: value``, for details no page knows better how to show."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return f"{key}: {text}"
+
+
+def _details_text(entry: AuditEntry) -> str:
+    return "; ".join(detail_text(key, value) for key, value in sorted((entry.details or {}).items()))
+
+
+def describe(entries: list[AuditEntry], *, subject_of: Callable[[AuditEntry], str] | None = None,
+             details_of: Callable[[AuditEntry], str] | None = None) -> list[AuditRow]:
+    """The entries as people read them. A page that knows its entries better (one session's log)
+    passes ``subject_of``/``details_of`` to name subjects and details in its own terms."""
+    from pitchtank.accounts.models import User
+
+    actors = names_by_id(User, {e.actor_id for e in entries if e.actor_id is not None})
+    subject_of = subject_of or _subject_texts(entries)
+    details_of = details_of or _details_text
+    labels = action_labels()
+    return [
+        AuditRow(
             id=entry.id, created_at=entry.created_at,
             actor=actors.get(entry.actor_id, f"#{entry.actor_id}") if entry.actor_id is not None else "",
-            action=entry.action, label=labels.get(entry.action, entry.action), subject=subject,
-            reason=entry.reason or "", details=_details_text(entry.details or {}),
-        ))
-    return rows
+            action=entry.action, label=labels.get(entry.action, entry.action), subject=subject_of(entry),
+            reason=entry.reason or "", details=details_of(entry),
+        )
+        for entry in entries
+    ]
 
 
 def audit_table(rows: list[AuditRow]) -> Table:

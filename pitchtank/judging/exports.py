@@ -7,9 +7,6 @@ such as ``=HYPERLINK(...)`` stays text when the file is opened in a spreadsheet.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
@@ -18,7 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from pitchtank.accounts.models import User
 from pitchtank.audit.models import AuditEntry
-from pitchtank.audit.services import entries_for
+from pitchtank.audit.services import AuditRow, describe, detail_text, entries_for, names_by_id
 from pitchtank.core.spreadsheets import (
     Table,
     local_time,
@@ -89,39 +86,18 @@ def results_table(session: PitchSession) -> Table:
 
 # ---------- Audit log ----------
 
-def action_label(action: str) -> str:
-    labels = {
-        "scores.voided": _("Scores voided"),
-        "scoring.reopened": _("Scoring reopened"),
-        "results.published": _("Results published"),
-        "leaderboard.visibility": _("Leaderboard visibility changed"),
-        "export.downloaded": _("Export downloaded"),
-    }
-    return labels.get(action, action)
-
-
-@dataclass(frozen=True)
-class AuditRow:
-    created_at: datetime
-    actor: str
-    action: str
-    label: str
-    subject: str
-    reason: str
-    details: str
-
-
 def _export_label(kind: str) -> str:
     return {"scores": _("Every score"), "results": _("Results"), "audit": _("Audit log")}.get(kind, kind)
 
 
-def _details_text(details: dict[str, Any], users: dict[int, str]) -> str:
+def _session_details(entry: AuditEntry, judges: dict[int, str]) -> str:
+    """The details of one of this session's entries, in words where the page knows the key."""
     shown = []
-    for key, value in sorted((details or {}).items()):
+    for key, value in sorted((entry.details or {}).items()):
         if key == "session_id":
             continue  # every row here belongs to this session
         if key == "judge_id" and isinstance(value, int):
-            shown.append(f"{_('judge')}: {users.get(value, value)}")
+            shown.append(f"{_('judge')}: {judges.get(value, value)}")
         elif key == "export" and isinstance(value, str):
             shown.append(f"{_('file')}: {_export_label(value)}")
         elif key == "format" and isinstance(value, str):
@@ -129,7 +105,7 @@ def _details_text(details: dict[str, Any], users: dict[int, str]) -> str:
         elif key == "public" and isinstance(value, bool):
             shown.append(_("leaderboard shown to the audience") if value else _("only published results shown"))
         else:
-            shown.append(f"{key}: {value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}")
+            shown.append(detail_text(key, value))
     return "; ".join(shown)
 
 
@@ -140,21 +116,15 @@ def audit_rows(session: PitchSession) -> list[AuditRow]:
     if pitches:
         entries += entries_for("pitch", list(pitches))
     entries.sort(key=lambda e: (e.created_at, e.id))
-    judge_ids = {(e.details or {}).get("judge_id") for e in entries} - {None}
-    users = {u.id: u.name for u in db.session.scalars(select(User).where(User.id.in_(judge_ids)))} if judge_ids else {}
-    rows = []
-    for entry in entries:
+    judges = names_by_id(User, {(e.details or {}).get("judge_id") for e in entries} - {None})
+
+    def subject_of(entry: AuditEntry) -> str:
         if entry.subject_type == "pitch" and entry.subject_id in pitches:
             pitch = pitches[entry.subject_id]
-            subject = _("Pitch %(position)s: %(venture)s", position=pitch.position, venture=pitch.venture.name)
-        else:
-            subject = _("Session")
-        rows.append(AuditRow(
-            created_at=entry.created_at, actor=entry.actor.name if entry.actor else "",
-            action=entry.action, label=action_label(entry.action), subject=subject,
-            reason=entry.reason or "", details=_details_text(entry.details or {}, users),
-        ))
-    return rows
+            return _("Pitch %(position)s: %(venture)s", position=pitch.position, venture=pitch.venture.name)
+        return _("Session")
+
+    return describe(entries, subject_of=subject_of, details_of=lambda entry: _session_details(entry, judges))
 
 
 def audit_table(session: PitchSession) -> Table:
