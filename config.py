@@ -71,6 +71,9 @@ class Config:
     STREAM_READY_SECONDS = 1.0
     # While scores pour in, leaderboard readers may get standings this many seconds old.
     LEADERBOARD_MAX_STALENESS = 0.25
+    # A session's public JSON is rebuilt at most this often for an unchanged state version
+    # (phase, scoring, judges and rubric changes bump it and show at once).
+    SESSION_READ_MAX_STALENESS = 2.0
     # A worker keeps a user (and a bearer token's owner) this long before reading it again;
     # changes apply at once: in the same worker, and in every other one through REDIS_URL (a
     # worker whose Redis listener is down reads the database every time); see
@@ -142,6 +145,7 @@ class TestingConfig(Config):
     LIVE_CHANNEL_PREFIX = f"pitchtank-test-{os.getpid()}:live:"
     # Tests read their own writes at once; staleness is covered by its own unit test.
     LEADERBOARD_MAX_STALENESS = 0.0
+    SESSION_READ_MAX_STALENESS = 0.0
     # Tests send to a real SMTP server on 127.0.0.1 (tests/conftest.py sets its port) and read
     # what arrived as soon as the request returns.
     PUBLIC_URL = "http://pitchtank.test"

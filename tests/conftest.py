@@ -15,6 +15,7 @@ from sqlalchemy import text
 from config import TestingConfig
 from pitchtank import create_app
 from pitchtank.accounts.auth_loader import cache as auth_cache
+from pitchtank.events.session_reads import cache as session_bodies
 from pitchtank.extensions import db as _db
 from pitchtank.extensions import limiter
 from pitchtank.judging.results import cache as standings_cache
@@ -102,6 +103,7 @@ def db(app):
         standings_cache.clear()  # ids restart with every test, so cached standings would leak
         scoring_rules_cache.clear()  # and so would cached scoring rules
         auth_cache.clear()  # and cached users
+        session_bodies.clear()  # and cached session bodies
 
 
 class IsolatedClient(FlaskClient):

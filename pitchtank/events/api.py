@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from flask import jsonify, request, url_for
+from flask import current_app, jsonify, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from pydantic import Field, StrictInt
@@ -17,8 +17,9 @@ from pitchtank.api.schemas import Body, Id, Out, Timestamp
 from pitchtank.api.validation import parse_json
 from pitchtank.core.authz import require_role
 from pitchtank.core.errors import NotFound
+from pitchtank.core.sessions import same_for_everyone
 from pitchtank.core.types import utcnow
-from pitchtank.events import services
+from pitchtank.events import services, session_reads
 from pitchtank.events.models import (
     EVENT_NAME_MAX,
     NOTE_MAX,
@@ -363,9 +364,18 @@ def withdraw_submission(submission_id: int):
 )
 def get_session(session_id: int):
     """Read a session (ETag; screens poll it with If-None-Match while live push is down)."""
-    response = jsonify(session_out(services.get_session_for_reading(session_id)))
-    response.add_etag()
-    return response.make_conditional(request)
+    version = session_reads.state_version(session_id)
+    if version is None:
+        raise NotFound(_("That session does not exist."))
+    same_for_everyone()  # the body does not depend on who asks
+    read = session_reads.session_body(
+        session_id, version, lambda: session_out(services.get_session_for_reading(session_id)))
+    if request.if_none_match.contains(read.etag):
+        response = current_app.response_class(status=304)
+    else:
+        response = current_app.response_class(read.body, mimetype="application/json")
+    response.set_etag(read.etag)
+    return response
 
 
 @operation(

@@ -409,6 +409,52 @@ def test_reading_a_session_takes_the_same_few_queries_however_long_its_running_o
     assert len(statements) <= 10, len(statements)
 
 
+def test_polled_session_reads_are_built_once_per_state_version(client, make, db, app, api_token, monkeypatch):
+    from sqlalchemy import event
+
+    from pitchtank.events import session_reads
+    from pitchtank.judging import rubrics
+
+    monkeypatch.setitem(app.config, "SESSION_READ_MAX_STALENESS", 2.0)
+    now = [1000.0]
+    monkeypatch.setattr(session_reads, "monotonic", lambda: now[0])
+    session, _judges = make.pitching_session(pitches=3, judges=2)
+    rubrics.set_rubric(session, rubrics.default_rubric())
+    organizer = api_token(Role.ORGANIZER)
+    db.session.commit()
+    url = f"/api/v1/sessions/{session.id}"
+    first = client.get(url)
+    assert first.status_code == 200 and first.get_json()["status"] == "scheduled"
+    assert "Cookie" not in first.headers.get("Vary", "") and "Set-Cookie" not in first.headers
+
+    statements = []
+
+    def count(*_args):
+        statements.append(1)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        again = client.get(url, headers={"If-None-Match": first.headers["ETag"]})
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert again.status_code == 304
+    assert len(statements) == 1  # the state version only
+
+    # A phase change bumps the state version: every reader sees it at once.
+    assert client.post(f"{url}/control", json={"action": "start"}, headers=organizer).status_code == 200
+    started = client.get(url, headers={"If-None-Match": first.headers["ETag"]})
+    assert started.status_code == 200 and started.get_json()["status"] == "live"
+
+    # A venture's new name does not bump it: readers see it once the cached body is 2 s old.
+    venture = session.pitches[0].venture
+    venture.name = "Nombre nuevo"
+    db.session.commit()
+    assert client.get(url).get_json()["pitches"][0]["venture"]["name"] != "Nombre nuevo"
+    now[0] += 2.0
+    assert client.get(url).get_json()["pitches"][0]["venture"]["name"] == "Nombre nuevo"
+    assert client.get("/api/v1/sessions/987654").status_code == 404
+
+
 def _order(db, session_id) -> list[tuple[int, int]]:
     db.session.expire_all()
     return [(p.submission_id, p.id) for p in db.session.get(PitchSession, session_id).pitches]
