@@ -29,6 +29,7 @@ from tests.test_authorization import (
     PRINCIPALS,
     ROLE_OF,
     World,
+    access,
     build_world,
     pdf_bytes,
     principal_users,
@@ -40,14 +41,6 @@ STATUS = {UNAUTHORIZED: 401, FORBIDDEN: 403, NOT_FOUND: 404, BAD_SIGNATURE: 400}
 # (the state does not allow it, the data is not valid) — never a refusal of the caller.
 ALLOWED_STATUSES = {200, 201, 204, 304, 409, 422}
 PROBLEM = "application/problem+json"
-
-
-def access(default: str, **overrides: str) -> dict[str, str]:
-    table = dict.fromkeys(PRINCIPALS, default)
-    table.update(overrides)
-    if "company_investor" not in overrides:
-        table["company_investor"] = table["investor"]
-    return table
 
 
 PUBLIC = access(ALLOW)

@@ -39,6 +39,7 @@ from pitchtank.events.models import (
 )
 from pitchtank.extensions import db
 from pitchtank.judging.rubrics import criteria_of
+from pitchtank.judging.scoring_rules import stored_version
 from pitchtank.ventures.models import LONG_TEXT_MAX, Venture
 
 MAX_IDS = 500
@@ -364,7 +365,7 @@ def withdraw_submission(submission_id: int):
 )
 def get_session(session_id: int):
     """Read a session (ETag; screens poll it with If-None-Match while live push is down)."""
-    version = session_reads.state_version(session_id)
+    version = stored_version(session_id)
     if version is None:
         raise NotFound(_("That session does not exist."))
     same_for_everyone()  # the body does not depend on who asks

@@ -17,10 +17,6 @@ from dataclasses import dataclass
 from time import monotonic
 
 from flask import current_app
-from sqlalchemy import select
-
-from pitchtank.events.models import PitchSession
-from pitchtank.extensions import db
 
 
 @dataclass(frozen=True)
@@ -56,11 +52,6 @@ class _SessionBodyCache:
 
 
 cache = _SessionBodyCache()
-
-
-def state_version(session_id: int) -> int | None:
-    """The session's state version, or None if there is no such session."""
-    return db.session.scalar(select(PitchSession.state_version).where(PitchSession.id == session_id))
 
 
 def session_body(session_id: int, version: int, build) -> SessionBody:

@@ -71,7 +71,8 @@ TROUBLE = frozenset({PaymentStatus.FAILED, PaymentStatus.REQUIRES_ACTION, Paymen
 
 @bp.context_processor
 def _fund_helpers() -> dict:
-    return {"PaymentStatus": PaymentStatus, "FundStatus": FundStatus, "OfferStatus": OfferStatus}
+    return {"PaymentStatus": PaymentStatus, "FundStatus": FundStatus, "OfferStatus": OfferStatus,
+            "RECEIVED": RECEIVED}
 
 
 # A global (not a context variable) so that macros imported without context can use it.
@@ -88,7 +89,7 @@ def _flash_error(error: DomainError) -> None:
 
 def _gateway():
     """The Stripe integration when it is configured (and written), else None."""
-    return stripe_gateway if getattr(stripe_gateway, "stripe_enabled", lambda: False)() else None
+    return stripe_gateway if stripe_gateway.stripe_enabled() else None
 
 
 # ---------------------------------------------------------------- read models for the pages
@@ -334,19 +335,17 @@ def record_transfer(line_id: int):
             _flash_error(error)
             return redirect(url_for("fund.show", fund_id=fund.id, _anchor=f"line-{line.id}"))
         else:
-            outstanding = ledger.line_outstanding(line.id)
+            view = _line_views([line])[0]
             message = _("A transfer of %(amount)s was recorded for %(company)s.",
                         amount=format_money(payment.amount_cents, fund.currency), company=line.organization.name)
-            if outstanding > 0:
+            if view.outstanding_cents > 0:
                 message += " " + _("%(amount)s is still outstanding on this line.",
-                                   amount=format_money(outstanding, fund.currency))
+                                   amount=format_money(view.outstanding_cents, fund.currency))
+            elif view.overpaid_cents > 0:
+                message += " " + _("The line is overpaid by %(amount)s, held as the company's credit.",
+                                   amount=format_money(view.overpaid_cents, fund.currency))
             else:
-                overpaid = _line_views([line])[0].overpaid_cents
-                if overpaid > 0:
-                    message += " " + _("The line is overpaid by %(amount)s, held as the company's credit.",
-                                       amount=format_money(overpaid, fund.currency))
-                else:
-                    message += " " + _("The line is fully paid.")
+                message += " " + _("The line is fully paid.")
             flash(message, "success")
             return redirect(url_for("fund.show", fund_id=fund.id, _anchor=f"line-{line.id}"))
     return _render_fund(fund, transfer_form=form)
@@ -393,7 +392,7 @@ def reverse_allocation(allocation_id: int):
     form = ReversalForm(prefix=f"allocation{allocation.id}")
     if form.validate_on_submit():
         try:
-            services.reverse_allocation(allocation.id, current_user, form.reason.data.strip())
+            services.reverse_allocation(allocation.id, current_user, form.reason.data)
             db.session.commit()
         except ValidationFailed as error:
             db.session.rollback()
@@ -446,8 +445,8 @@ def _pdf_response(data: bytes, name: str) -> Response:
 def call_notice_pdf(line_id: int):
     """The capital call notice of one company's line, with the CLABE and the payment reference."""
     line = services.get_call_line(line_id, current_user)
-    document = pdf.call_notice(line, outstanding_cents=ledger.line_outstanding(line.id),
-                               status=_line_views([line])[0].display_status)
+    view = _line_views([line])[0]
+    document = pdf.call_notice(line, outstanding_cents=view.outstanding_cents, status=view.display_status)
     record("export.downloaded", actor=current_user, subject_type="call_line", subject_id=line.id,
            export="call_notice", format="pdf")
     db.session.commit()

@@ -75,9 +75,6 @@ class LoginLink(db.Model):
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
 
-    def usable_at(self, now: datetime) -> bool:
-        return self.used_at is None and self.revoked_at is None and now < self.expires_at
-
     @property
     def state(self) -> str:
         """``used``, ``revoked``, ``expired`` or ``active``, for the organizer's list."""

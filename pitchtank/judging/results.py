@@ -142,14 +142,16 @@ def current_version(session_id: int) -> tuple[int, SessionStatus] | None:
     return (row[0], row[1]) if row else None
 
 
+def _counts_in(session_id: int) -> tuple:
+    """The sheets of a session that count: not voided, not from a judge who recused from that
+    pitch (for a query that joins ``ScoreSheet`` to ``Pitch``)."""
+    recused = select(Recusal.id).where(Recusal.pitch_id == ScoreSheet.pitch_id, Recusal.judge_id == ScoreSheet.judge_id)
+    return Pitch.session_id == session_id, ScoreSheet.voided_at.is_(None), ~recused.exists()
+
+
 def counting_sheets(session: PitchSession) -> list[ScoreSheet]:
     """Sheets that count: not voided, not from a judge who recused from that pitch."""
-    recused = select(Recusal.id).where(Recusal.pitch_id == ScoreSheet.pitch_id, Recusal.judge_id == ScoreSheet.judge_id)
-    return list(db.session.scalars(
-        select(ScoreSheet).join(Pitch).where(
-            Pitch.session_id == session.id, ScoreSheet.voided_at.is_(None), ~recused.exists()
-        )
-    ))
+    return list(db.session.scalars(select(ScoreSheet).join(Pitch).where(*_counts_in(session.id))))
 
 
 def recusals_of(session: PitchSession) -> set[tuple[int, int]]:
@@ -161,13 +163,12 @@ def recusals_of(session: PitchSession) -> set[tuple[int, int]]:
 
 def _counting_values(session_id: int) -> list[scoring.JudgeScore]:
     """The counting scores as plain rows: one query, no ORM objects (this runs on every change)."""
-    recused = select(Recusal.id).where(Recusal.pitch_id == ScoreSheet.pitch_id, Recusal.judge_id == ScoreSheet.judge_id)
     rows = db.session.execute(
         select(ScoreSheet.judge_id, ScoreSheet.pitch_id, RubricCriterion.key, Score.value)
         .join(Pitch, Pitch.id == ScoreSheet.pitch_id)
         .join(Score, Score.sheet_id == ScoreSheet.id)
         .join(RubricCriterion, RubricCriterion.id == Score.criterion_id)
-        .where(Pitch.session_id == session_id, ScoreSheet.voided_at.is_(None), ~recused.exists())
+        .where(*_counts_in(session_id))
     )
     values: dict[tuple[int, int], dict[str, float]] = {}
     for judge_id, pitch_id, key, value in rows:

@@ -106,6 +106,7 @@ def load(session_id: int, *, lock: bool = False) -> ScoringRules | None:
 
 
 def stored_version(session_id: int) -> int | None:
+    """The session's state version, or None if there is no such session."""
     return db.session.scalar(select(PitchSession.state_version).where(PitchSession.id == session_id))
 
 
