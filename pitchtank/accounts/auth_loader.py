@@ -189,21 +189,8 @@ def load_user_from_bearer_token(req) -> User | None:
 
 def token_user(token: str) -> User | None:
     """The active user a valid bearer token belongs to (cached), or None."""
-    ttl = _ttl()
-    digest = hash_token(token)
-    entry = cache.token(digest, ttl) if ttl > 0 else None
-    if entry is not None and entry.expires_at > utcnow():
-        snapshot = cache.user(entry.user_id, ttl)
-        if snapshot is not None:
-            return _attached(snapshot) if snapshot.is_active else None
-    generation = cache.generation
-    api_token = token_record(token)
-    if api_token is None:
-        return None
-    user = api_token.user
-    if ttl > 0:
-        cache.put(generation, user, (digest, api_token.expires_at))
-    return user if user.is_active else None
+    user = _token_owner(token)
+    return user if user is not None and user.is_active else None
 
 
 def token_is_valid(token: str) -> bool:
@@ -212,7 +199,26 @@ def token_is_valid(token: str) -> bool:
     entry = cache.token(hash_token(token), ttl) if ttl > 0 else None
     if entry is not None and entry.expires_at > utcnow():
         return True
-    return token_user(token) is not None or token_record(token) is not None
+    return _token_owner(token) is not None
+
+
+def _token_owner(token: str) -> User | None:
+    """The user of a known, unrevoked, unexpired token, active or not: from the cache, or one
+    database read that then fills the cache."""
+    ttl = _ttl()
+    digest = hash_token(token)
+    entry = cache.token(digest, ttl) if ttl > 0 else None
+    if entry is not None and entry.expires_at > utcnow():
+        snapshot = cache.user(entry.user_id, ttl)
+        if snapshot is not None:
+            return _attached(snapshot)
+    generation = cache.generation
+    api_token = token_record(token)
+    if api_token is None:
+        return None
+    if ttl > 0:
+        cache.put(generation, api_token.user, (digest, api_token.expires_at))
+    return api_token.user
 
 
 def bearer_token() -> str | None:

@@ -93,10 +93,6 @@ def action_labels() -> dict[str, str]:
     }
 
 
-def action_label(action: str) -> str:
-    return action_labels().get(action, action)
-
-
 @dataclass(frozen=True)
 class AuditQuery:
     """The page's filters: one action, and a range of Mexico City calendar days (both inclusive)."""

@@ -81,8 +81,10 @@ def _addresses_of_request() -> list[str]:
 def may_read_metrics(app: Flask) -> bool:
     """A bearer token equal to ``METRICS_TOKEN``, or a request from an allowed network."""
     token = app.config.get("METRICS_TOKEN")
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if token and scheme == "Bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+    from pitchtank.accounts.auth_loader import bearer_token
+
+    given = bearer_token()
+    if token and given and hmac.compare_digest(given.encode(), token.encode()):
         return True
     networks = app.extensions[_NETWORKS_KEY]
     for address in _addresses_of_request():

@@ -26,6 +26,7 @@ from sqlalchemy import delete, func, or_, select, update
 from werkzeug.security import check_password_hash
 
 from pitchtank.accounts.models import PASSWORD_MAX, ApiToken, RecoveryCode, Role, User, UserRole
+from pitchtank.accounts.services import revoke_all_tokens
 from pitchtank.api.idempotency import IdempotencyRecord
 from pitchtank.audit.models import AuditEntry
 from pitchtank.audit.services import record
@@ -262,8 +263,8 @@ def delete_account(user: User, password: str) -> None:
             kept.append(venture.id)
     record("account.deleted", actor=user, subject_type="user", subject_id=user.id, roles=roles,
            organization_id=user.organization_id, ventures_removed=removed, ventures_kept=kept)
-    db.session.execute(update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-                       .values(revoked_at=now))
+    # Row by row, so that only this user's cached logins are forgotten in every worker.
+    revoke_all_tokens(user)
     db.session.execute(update(LoginLink).where(LoginLink.user_id == user.id, LoginLink.used_at.is_(None),
                                                LoginLink.revoked_at.is_(None)).values(revoked_at=now))
     db.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.user_id == user.id))
