@@ -77,12 +77,13 @@ def user_for_token(token: str, *, for_update: bool = False) -> User:
 
 
 def reset_password(token: str, new_password: str) -> User:
-    """Set the new password; every session of the account ends. The caller commits."""
+    """Set the new password; every session and API token of the account ends. The caller commits."""
     user = user_for_token(token, for_update=True)
     if problems := services.password_problems(new_password):
         raise ValidationFailed({"password": problems}, _("Some fields are not valid."))
     user.password_hash = services.hash_password(new_password)
     user.session_version += 1  # every browser session of this account ends
+    services.revoke_all_tokens(user)  # and every API token, as a password change does
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()  # the link reached the mailbox: the address is theirs
     record("password.reset", actor=user, subject_type="user", subject_id=user.id)

@@ -160,9 +160,11 @@ def test_until_confirmed_no_applying_pledging_offers_or_tokens(app, db, client, 
 
 def test_forgotten_password_link_resets_once_ends_sessions_and_is_audited(app, db, smtp_server):
     user = factories.user(Role.ENTREPRENEUR, language="en")
+    bearer = {"Authorization": f"Bearer {services.issue_token(user)}"}
     db.session.commit()
     other_browser = browser(app, user)
     assert other_browser.get("/account").status_code == 200
+    assert app.test_client().get("/api/v1/me", headers=bearer).status_code == 200
     client = browser(app)
     assert client.get("/login").status_code == 200 and "/forgot-password" in text(client.get("/login"))
     response = client.post("/forgot-password", data={"email": user.email.upper()})
@@ -187,6 +189,7 @@ def test_forgotten_password_link_resets_once_ends_sessions_and_is_audited(app, d
     assert services.authenticate(user.email, NEW_PASSWORD) is not None
     assert services.authenticate(user.email, factories.PASSWORD) is None
     assert other_browser.get("/account").status_code == 302  # the other session ended
+    assert app.test_client().get("/api/v1/me", headers=bearer).status_code == 401  # and every API token
     [entry] = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "password.reset")).all()
     assert entry.actor_id == user.id and entry.subject_id == user.id
 
