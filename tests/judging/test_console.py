@@ -99,7 +99,7 @@ def enabled(body: str, action: str) -> bool:
 
 
 def audit(action: str) -> list[AuditEntry]:
-    return list(db.session.scalars(select(AuditEntry).where(AuditEntry.action == action)))
+    return list(db.session.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)))
 
 
 # ---------- access ----------
